@@ -1,0 +1,21 @@
+import type { CallStatus } from '../protocol';
+import type { RemoteError } from './errors';
+
+export interface CallOptions {
+  /** Deadline of this call in milliseconds. */
+  readonly timeoutMs?: number;
+}
+
+export interface SpawnedStatus {
+  readonly status: CallStatus;
+  readonly output?: unknown;
+  readonly error?: RemoteError;
+}
+
+/** How a client reaches one deployed function. One implementation per way of calling. */
+export interface Transport {
+  call(input: unknown, options?: CallOptions): Promise<unknown>;
+  /** Starts a call without waiting; resolves with an id `status` understands. */
+  spawn(input: unknown, options?: CallOptions): Promise<string>;
+  status(id: string): Promise<SpawnedStatus>;
+}

@@ -1,0 +1,70 @@
+/**
+ * The container's entry point: `node main.js [manifest.json]` (or SGPU_MANIFEST). Loads the function's
+ * bundle, serves it on PORT (the Cloud Run contract; default 8080) and drains on SIGTERM/SIGINT.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { isGpuFunction } from './runtime';
+import { Shim } from './server';
+import { MANIFEST_FILE, type ShimManifest } from './manifest';
+import type { GpuFunction } from './types';
+
+/** How long in-flight calls get after SIGTERM (Cloud Run allows 10 s before SIGKILL). */
+const DEFAULT_GRACE_MS = 10_000;
+
+export function loadManifest(file: string): ShimManifest {
+  const manifest = JSON.parse(fs.readFileSync(file, 'utf8')) as ShimManifest;
+  if (manifest.v !== 1) throw new Error(`${file}: manifest version ${String(manifest.v)} is not supported`);
+  return manifest;
+}
+
+export function loadFunction(manifestFile: string, manifest: ShimManifest): GpuFunction<unknown, unknown> {
+  const bundle = path.resolve(path.dirname(manifestFile), manifest.bundle);
+  const exported = (require(bundle) as Record<string, unknown>)[manifest.export];
+  if (!isGpuFunction(exported)) {
+    throw new Error(`${bundle}: export "${manifest.export}" is not a function annotated with fn() or cls()`);
+  }
+  return exported;
+}
+
+export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<Shim> {
+  const manifestFile = path.resolve(argv[0] ?? process.env.SGPU_MANIFEST ?? path.join(__dirname, MANIFEST_FILE));
+  const manifest = loadManifest(manifestFile);
+  const fn = loadFunction(manifestFile, manifest);
+  const shim = new Shim({
+    functionName: manifest.function,
+    fn,
+    inputSchema: manifest.contract.input,
+    concurrency: Number(process.env.SGPU_CONCURRENCY ?? manifest.concurrency),
+    timeoutMs: Number(process.env.SGPU_TIMEOUT_MS ?? manifest.timeoutMs),
+    weightsPath: process.env.SGPU_WEIGHTS_PATH ?? manifest.weightsPath,
+  });
+  const host = process.env.HOST ?? '0.0.0.0';
+  const port = await shim.listen(Number(process.env.PORT ?? 8080), host);
+  process.stderr.write(`[${manifest.function}] listening on ${host}:${port}\n`);
+  const grace = Number(process.env.SGPU_GRACE_MS ?? DEFAULT_GRACE_MS);
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`[${manifest.function}] ${signal}: draining ${shim.inFlight} call(s)\n`);
+    shim.drain(grace).then((abandoned) => {
+      process.stderr.write(`[${manifest.function}] drained${abandoned ? `, ${abandoned} call(s) cut off` : ''}; exiting\n`);
+      process.exit(abandoned ? 1 : 0);
+    }, () => process.exit(1));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  shim.ready.catch(() => {
+    // A container whose setup failed cannot serve: exit so the platform restarts it.
+    process.exit(3);
+  });
+  return shim;
+}
+
+if (require.main === module) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`serverless-gpu shim: ${(error as Error).stack ?? String(error)}\n`);
+    process.exit(2);
+  });
+}
