@@ -106,9 +106,11 @@ class SchemaWriter {
         const propType = declaration
           ? checker.getTypeOfSymbolAtLocation(symbol, declaration)
           : checker.getTypeOfSymbol(symbol);
-        if (propType.getCallSignatures().length > 0) continue; // methods are not data
+        if (declaration && (ts.isMethodDeclaration(declaration) || ts.isMethodSignature(declaration))) continue; // methods are not data
         const name = symbol.getName();
-        properties[name] = this.write(propType, `${at}/${name}`);
+        const property = this.write(propType, `${at}/${name}`);
+        const doc = ts.displayPartsToString(symbol.getDocumentationComment(checker)).trim();
+        properties[name] = doc ? { description: doc, ...property } : property;
         if (!(symbol.flags & ts.SymbolFlags.Optional)) required.push(name);
       }
       const index = checker.getIndexInfoOfType(type, ts.IndexKind.String);

@@ -48,7 +48,8 @@ function objectToTs(schema: JsonSchema, indent: string): string {
   const inner = `${indent}  `;
   const lines = Object.entries(properties).map(([name, prop]) => {
     const key = IDENTIFIER.test(name) ? name : literal(name);
-    return `${inner}${key}${required.has(name) ? '' : '?'}: ${schemaToTs(prop, inner)};`;
+    const doc = typeof prop.description === 'string' ? `${inner}/** ${prop.description.replace(/\*\//g, '*\\/').replace(/\n/g, ' ')} */\n` : '';
+    return `${doc}${inner}${key}${required.has(name) ? '' : '?'}: ${schemaToTs(prop, inner)};`;
   });
   const extra = schema.additionalProperties;
   if (extra && typeof extra === 'object') lines.push(`${inner}[key: string]: ${schemaToTs(extra as JsonSchema, inner)};`);

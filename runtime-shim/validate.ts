@@ -34,10 +34,14 @@ export function compileValidator(schema: object): Validator {
     if (check(value)) return undefined;
     const error = check.errors?.[0];
     if (!error) return { path: '', message: 'input is invalid' };
-    const path = error.instancePath;
+    let path = error.instancePath;
     let message = error.message ?? 'is invalid';
-    if (error.keyword === 'additionalProperties') {
-      message = `has unknown property "${(error.params as { additionalProperty: string }).additionalProperty}"`;
+    if (error.keyword === 'required') {
+      path = `${path}/${(error.params as { missingProperty: string }).missingProperty}`;
+      message = 'is required';
+    } else if (error.keyword === 'additionalProperties') {
+      path = `${path}/${(error.params as { additionalProperty: string }).additionalProperty}`;
+      message = 'is not a known property';
     } else if (error.keyword === 'x-typedArray') {
       message = `must be a ${error.schema as string}`;
     } else if (error.keyword === 'enum' || error.keyword === 'const') {

@@ -1,0 +1,3 @@
+import { fn } from 'serverless-gpu/runtime';
+
+export const takesCallback = fn({}, async (input: { onDone: () => void }) => input.onDone());
