@@ -110,7 +110,9 @@ export class Shim {
    */
   async drain(graceMs: number): Promise<number> {
     this.draining = true;
-    this.server.close();
+    const deadline = Date.now() + graceMs;
+    // Fires once every connection has ended; replies sent while draining carry `connection: close`.
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
     if (this.inFlight > 0) {
       await new Promise<void>((resolve) => {
@@ -124,6 +126,16 @@ export class Shim {
     }
     const abandoned = this.inFlight;
     for (const controller of this.controllers) controller.abort(new Error('container shutting down'));
+    // The last calls have finished but their replies are written after this point: let them reach the
+    // caller (within the grace period) before cutting the remaining connections.
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+      timer.unref();
+      closed.then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
     this.server.closeAllConnections();
     return abandoned;
   }
