@@ -79,7 +79,6 @@ export function processesMentioning(text: string): number[] {
 export function loadClient<T>(dir: string): T {
   const file = require.resolve(path.join(dir, 'index.cjs'));
   delete require.cache[file];
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require(file) as T;
 }
 

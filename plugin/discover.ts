@@ -85,7 +85,6 @@ export async function readAnnotations(source: HandlerSource, serviceDir: string)
   }
   const module = { exports: {} as Record<string, unknown> };
   try {
-    // eslint-disable-next-line @typescript-eslint/no-implied-eval
     const evaluate = new Function('module', 'exports', 'require', '__filename', '__dirname', code);
     evaluate(module, module.exports, require, source.file, path.dirname(source.file));
   } catch (error) {

@@ -162,7 +162,7 @@ export class Shim {
     const url = req.url ?? '/';
     if (req.method === 'GET' && url === PATHS.health) {
       const ok = this.isReady && !this.draining;
-      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json', ...(this.draining ? { connection: 'close' } : {}) });
       res.end(JSON.stringify({ ready: ok, draining: this.draining, inFlight: this.inFlight }));
       return;
     }
