@@ -10,13 +10,16 @@ import { readContracts, type Contract, type ContractRequest } from './contract';
 import { locateHandler, readAnnotations, type HandlerSource } from './discover';
 import { ConfigError } from './errors';
 import { resolveSpec, type AnnotationOptions, type FunctionSpec } from './spec';
-import { loadProvider } from '../providers';
 import type { ProviderIO } from '../providers/types';
+import { buildImages, writeImagesFile, type BuiltImage } from './image';
+import { weightsPath } from './weights-path';
 
 export interface CompiledFunctionInfo {
   readonly spec: FunctionSpec;
   readonly contract: Contract;
   readonly artifact: FunctionArtifact;
+  /** The pushed code image, for targets that run containers. */
+  readonly image?: BuiltImage;
 }
 
 export interface CompiledService {
@@ -65,21 +68,30 @@ export async function compileService(config: ServiceConfig, io: ProviderIO): Pro
     const functions: CompiledFunctionInfo[] = [];
     for (const [index, { spec }] of resolved.entries()) {
       progress.update(`bundling ${spec.name} (${index + 1}/${resolved.length})`);
-      const provider = await loadProvider(spec.target);
       const contract = contracts.get(requests[index])!;
       const artifact = await bundleFunction(spec, contract, {
         outDir,
         serviceDir: config.serviceDir,
         shimFile,
         external: config.external,
-        weightsPath: provider.weightsPath(config, spec),
+        weightsPath: weightsPath(config, spec),
       });
       io.verbose(`bundled ${spec.name} → ${path.relative(config.serviceDir, artifact.dir)}${artifact.externals.length ? ` (external: ${artifact.externals.join(', ')})` : ''}`);
       functions.push({ spec, contract, artifact });
     }
+    const containers = functions.filter((f) => f.spec.target !== 'local');
+    if (containers.length > 0) {
+      const images = await buildImages(
+        config,
+        containers.map((f) => ({ spec: f.spec, artifactDir: f.artifact.dir, externals: f.artifact.externals })),
+        io,
+      );
+      writeImagesFile(outDir, images);
+      for (const [index, f] of functions.entries()) if (images.has(f.spec.name)) functions[index] = { ...f, image: images.get(f.spec.name) };
+    }
     fs.writeFileSync(
       path.join(outDir, 'specs.json'),
-      `${JSON.stringify(functions.map((f) => ({ spec: f.spec, externals: f.artifact.externals })), null, 2)}\n`,
+      `${JSON.stringify(functions.map((f) => ({ spec: f.spec, externals: f.artifact.externals, image: f.image?.reference })), null, 2)}\n`,
     );
     return { config, functions };
   } finally {

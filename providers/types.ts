@@ -43,8 +43,6 @@ export interface FunctionStatus {
 
 export interface Provider {
   readonly target: Target;
-  /** Where a function's weights are readable at run time on this target. */
-  weightsPath(config: ServiceConfig, spec: FunctionSpec): string;
   deploy(request: DeployRequest): Promise<DeployedService>;
   /** What is deployed now, or undefined when nothing is. */
   info(config: ServiceConfig): Promise<readonly FunctionStatus[] | undefined>;

@@ -11,6 +11,7 @@ import { ProviderError } from '../../plugin/errors';
 import type { ServiceConfig } from '../../plugin/config';
 import type { FunctionSpec } from '../../plugin/spec';
 import { SHIM_FILE } from '../../plugin/bundle';
+import { weightsPath } from '../../plugin/weights-path';
 import { PATHS } from '../../runtime-shim/protocol';
 import type { DeployedFunction } from '../../runtime-shim/client';
 import type { SupervisorPlan } from './supervisor';
@@ -171,11 +172,6 @@ async function startFunction(config: ServiceConfig, spec: FunctionSpec, artifact
 export const localProvider: Provider = {
   target: 'local',
 
-  weightsPath(config, spec) {
-    if (!spec.weights) return path.join(config.serviceDir, '.serverless-gpu', 'weights', '_none');
-    if (spec.weights.source) return path.resolve(config.serviceDir, spec.weights.source);
-    return path.join(config.serviceDir, '.serverless-gpu', 'weights', spec.weights.prefix);
-  },
 
   async deploy({ config, functions, io }: DeployRequest): Promise<DeployedService> {
     const dir = stateDir(config);
@@ -185,7 +181,7 @@ export const localProvider: Provider = {
       io.info(`replacing the processes of the previous local deploy (${previous.deployedAt})`);
       await stopAll(previous, io);
     }
-    for (const { spec } of functions) fs.mkdirSync(this.weightsPath(config, spec), { recursive: true });
+    for (const { spec } of functions) fs.mkdirSync(weightsPath(config, spec), { recursive: true });
     const state: LocalState = { service: config.service, stage: config.stage, deployedAt: new Date().toISOString(), functions: {} };
     const progress = io.progress('gpu-local-deploy', `starting ${functions.length} function(s)`);
     try {
