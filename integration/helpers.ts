@@ -22,11 +22,11 @@ export interface RunResult {
   readonly output: string;
 }
 
-export function run(command: string, args: readonly string[], cwd: string, timeoutMs = 180_000): Promise<RunResult> {
+export function run(command: string, args: readonly string[], cwd: string, timeoutMs = 180_000, env: Record<string, string> = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
       cwd,
-      env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off', FORCE_COLOR: '0', NO_COLOR: '1' },
+      env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off', FORCE_COLOR: '0', NO_COLOR: '1', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
