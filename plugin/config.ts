@@ -12,8 +12,28 @@ export interface ProviderConfig {
   readonly target: Target;
   readonly registry?: string;
   readonly builder: 'auto' | 'buildah' | 'docker';
-  readonly gcp?: { readonly project?: string; readonly region?: string };
-  readonly aws?: { readonly region?: string };
+  readonly gcp?: { readonly project?: string; readonly region?: string; readonly gpuZonalRedundancyDisabled?: boolean };
+  readonly gke?: {
+    /** An existing Autopilot cluster's name. */
+    readonly cluster?: string;
+    /** Create a regional Autopilot cluster for the service. */
+    readonly createCluster?: boolean;
+    /** The existing cluster's location (default gcp.region). */
+    readonly location?: string;
+    readonly namespace?: string;
+    /** A gateway URL callers outside the cluster use. */
+    readonly gateway?: string;
+  };
+  readonly aws?: {
+    readonly region?: string;
+    readonly subnets?: readonly string[];
+    readonly securityGroups?: readonly string[];
+    readonly spot?: boolean;
+    readonly maxVcpus?: number;
+    /** Bucket for batch calls' inputs and outputs; created by the stack when unset. */
+    readonly callBucket?: string;
+  };
+  readonly pulumi?: { readonly backend?: string };
   readonly weights?: { readonly bucket?: string };
   readonly environment: Readonly<Record<string, string>>;
 }
@@ -131,7 +151,9 @@ export function readServiceConfig(raw: RawService, options: { stage?: string; se
       registry: provider.registry as string | undefined,
       builder: (provider.builder as ProviderConfig['builder'] | undefined) ?? DEFAULTS.builder,
       gcp: provider.gcp as ProviderConfig['gcp'],
+      gke: provider.gke as ProviderConfig['gke'],
       aws: provider.aws as ProviderConfig['aws'],
+      pulumi: provider.pulumi as ProviderConfig['pulumi'],
       weights: provider.weights as ProviderConfig['weights'],
       environment: (provider.environment as Record<string, string> | undefined) ?? {},
     },

@@ -9,7 +9,7 @@ import { readServiceConfig, type RawService, type ServiceConfig } from './config
 import { compileService, resolveSpecs, type CompiledService } from './compile';
 import { readContracts } from './contract';
 import { writeClient, type ClientFunction } from './client-gen';
-import { errorCode } from './errors';
+import { errorCode, isProviderError } from './errors';
 import type { FunctionSpec } from './spec';
 import { customProperties, functionProperties, providerProperties } from './schema';
 import { loadProvider } from '../providers';
@@ -186,10 +186,17 @@ class ServerlessGpuPlugin {
   }
 
   private async deployedFunctions(): Promise<DeployedService['functions']> {
-    const config = this.serviceConfig();
     const targets = await this.targetsInUse();
     const deployed: Record<string, DeployedService['functions'][string]> = {};
-    for (const target of targets) Object.assign(deployed, (await (await loadProvider(target)).deployed(config))?.functions ?? {});
+    const config = this.serviceConfig();
+    for (const target of targets) {
+      try {
+        Object.assign(deployed, (await (await loadProvider(target)).deployed(config))?.functions ?? {});
+      } catch (error) {
+        // A target this version cannot deploy has nothing deployed: its functions get no endpoint.
+        if (!(isProviderError(error) && error.code === 'TARGET_NOT_AVAILABLE')) throw error;
+      }
+    }
     return deployed;
   }
 

@@ -50,6 +50,8 @@ export const functionProperties = {
     env: stringMap,
     secrets: { type: 'array', items: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' } },
     weights,
+    invokers: { type: 'array', items: { type: 'string', pattern: '^(user|serviceAccount|group|domain|principal|principalSet):.+' } },
+    public: { type: 'boolean' },
   },
   required: ['handler'],
 };
@@ -61,12 +63,39 @@ export const providerProperties = {
     builder: { enum: ['auto', 'buildah', 'docker'] },
     gcp: {
       type: 'object',
-      properties: { project: { type: 'string', minLength: 1 }, region: { type: 'string', minLength: 1 } },
+      properties: {
+        project: { type: 'string', minLength: 1 },
+        region: { type: 'string', minLength: 1 },
+        gpuZonalRedundancyDisabled: { type: 'boolean' },
+      },
+      additionalProperties: false,
+    },
+    gke: {
+      type: 'object',
+      properties: {
+        cluster: { type: 'string', minLength: 1 },
+        createCluster: { type: 'boolean' },
+        location: { type: 'string', minLength: 1 },
+        namespace: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
+        gateway: { type: 'string', pattern: '^https?://' },
+      },
       additionalProperties: false,
     },
     aws: {
       type: 'object',
-      properties: { region: { type: 'string', minLength: 1 } },
+      properties: {
+        region: { type: 'string', minLength: 1 },
+        subnets: { type: 'array', items: { type: 'string', pattern: '^subnet-' } },
+        securityGroups: { type: 'array', items: { type: 'string', pattern: '^sg-' } },
+        spot: { type: 'boolean' },
+        maxVcpus: { type: 'integer', minimum: 1 },
+        callBucket: { type: 'string', minLength: 3 },
+      },
+      additionalProperties: false,
+    },
+    pulumi: {
+      type: 'object',
+      properties: { backend: { type: 'string', minLength: 1 } },
       additionalProperties: false,
     },
     weights: {

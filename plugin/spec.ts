@@ -38,6 +38,10 @@ export interface FunctionSpec {
   readonly secrets: readonly string[];
   readonly image?: { readonly steps: readonly ImageStep[]; readonly hash: string };
   readonly weights?: { readonly prefix: string; readonly source?: string; readonly bucket?: string };
+  /** IAM members allowed to call it (Cloud Run), e.g. `serviceAccount:api@acme.iam.gserviceaccount.com`. */
+  readonly invokers: readonly string[];
+  /** Callable by anyone (Cloud Run `allUsers`); never the default. */
+  readonly public: boolean;
 }
 
 export const SPEC_DEFAULTS = {
@@ -132,5 +136,7 @@ export function resolveSpec(
     secrets: (merged.secrets as string[] | undefined) ?? [],
     image: normaliseImage(merged.image, where('image').replace(/ option image$/, '')),
     weights: weights && { prefix: weights.prefix, source: weights.source, bucket: config.provider.weights?.bucket },
+    invokers: (merged.invokers as string[] | undefined) ?? [],
+    public: (merged.public as boolean | undefined) ?? false,
   };
 }

@@ -46,6 +46,10 @@ export interface FunctionOptions {
   readonly image?: Image;
   /** Model weights visible at `ctx.weights.path`. */
   readonly weights?: WeightsOption;
+  /** IAM members allowed to call it on Cloud Run, e.g. `serviceAccount:api@acme.iam.gserviceaccount.com`. */
+  readonly invokers?: readonly string[];
+  /** Callable without credentials (Cloud Run `allUsers`). Default false. */
+  readonly public?: boolean;
 }
 
 /** What a call sees besides its input. */

@@ -100,8 +100,12 @@ function startServer(server: Server): Promise<Started> {
 
 /** The child's CPU time so far (user + system), in microseconds. */
 function cpuOf(child: ChildProcess): Promise<number> {
-  return new Promise((resolve) => {
-    child.once('message', ({ cpu }: { cpu: NodeJS.CpuUsage }) => resolve(cpu.user + cpu.system));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server process ${child.pid} did not report its CPU time`)), 5_000);
+    child.once('message', ({ cpu }: { cpu: NodeJS.CpuUsage }) => {
+      clearTimeout(timer);
+      resolve(cpu.user + cpu.system);
+    });
     child.send('cpu');
   });
 }
@@ -115,7 +119,13 @@ function request(port: number, urlPath: string, body: unknown): Promise<{ status
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString('utf8')) }));
+        res.on('end', () => {
+          try {
+            resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
+          } catch (error) {
+            reject(error);
+          }
+        });
         res.on('error', reject);
       },
     );

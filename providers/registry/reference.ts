@@ -51,7 +51,9 @@ export function formatReference(ref: ImageReference): string {
 
 /** Registries on this machine are spoken to over plain HTTP, as Docker does; every other over HTTPS. */
 export function isLoopbackRegistry(registry: string): boolean {
-  const host = registry.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  // `[::1]:5000` and `[::1]` are bracketed; an unbracketed name with two colons or more is a bare IPv6 address (no port).
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(registry);
+  const host = bracketed ? bracketed[1] : registry.split(':').length > 2 ? registry : registry.replace(/:\d+$/, '');
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
