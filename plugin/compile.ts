@@ -13,6 +13,7 @@ import { resolveSpec, type AnnotationOptions, type FunctionSpec } from './spec';
 import type { ProviderIO } from '../providers/types';
 import { buildImages, writeImagesFile, type BuiltImage } from './image';
 import { weightsPath } from './weights-path';
+import { checkTargets } from './target-rules';
 
 export interface CompiledFunctionInfo {
   readonly spec: FunctionSpec;
@@ -50,6 +51,7 @@ export async function resolveSpecs(config: ServiceConfig): Promise<Array<{ spec:
     }
     resolved.push({ spec: resolveSpec(config, fn, source, annotation), source });
   }
+  checkTargets(config, resolved.map((r) => r.spec));
   return resolved;
 }
 

@@ -32,6 +32,8 @@ export interface ProviderConfig {
     readonly maxVcpus?: number;
     /** Bucket for batch calls' inputs and outputs; created by the stack when unset. */
     readonly callBucket?: string;
+    /** Where Batch functions' images go (an ECR repository); default provider.registry. */
+    readonly registry?: string;
   };
   readonly pulumi?: { readonly backend?: string };
   readonly weights?: { readonly bucket?: string };

@@ -6,14 +6,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { readServiceConfig, type RawService, type ServiceConfig } from './config';
-import { compileService, resolveSpecs, type CompiledService } from './compile';
+import { compileService, outputDir, resolveSpecs, type CompiledFunctionInfo, type CompiledService } from './compile';
+import { programInput, pulumiConfig, readImages } from './program-input';
+import type { ProgramInput } from '../providers/program';
 import { readContracts } from './contract';
 import { writeClient, type ClientFunction } from './client-gen';
 import { errorCode, isProviderError } from './errors';
 import type { FunctionSpec } from './spec';
 import { customProperties, functionProperties, providerProperties } from './schema';
 import { loadProvider } from '../providers';
-import type { DeployedService, ProviderIO } from '../providers/types';
+import type { DeployedService, Provider, ProviderIO } from '../providers/types';
 import type { Target } from '../runtime-shim/types';
 import { HttpTransport } from '../runtime-shim/client/http-transport';
 import { isRemoteError } from '../runtime-shim/client/errors';
@@ -41,6 +43,7 @@ interface Serverless {
     functions: Record<string, Record<string, unknown> & { package?: Record<string, unknown> }>;
   };
   setProvider(name: string, provider: unknown): void;
+  processedInput?: { commands?: string[] };
   configSchemaHandler: {
     defineProvider(name: string, options: object): void;
     defineCustomProperties(schema: object): void;
@@ -77,6 +80,16 @@ class ServerlessGpuPlugin {
             lifecycleEvents: ['client'],
             options: { out: { usage: 'Folder to write the client package to (default custom.gpu.client.out)', type: 'string' } },
           },
+          plan: {
+            usage: 'Print every resource the Pulumi program declares and the hourly cost floor (offline, under mocks)',
+            lifecycleEvents: ['plan'],
+            options: { json: { usage: 'Print the plan as JSON', type: 'boolean' } },
+          },
+          eject: {
+            usage: 'Write the Pulumi program as a standalone TypeScript project for review and `pulumi up`',
+            lifecycleEvents: ['eject'],
+            options: { out: { usage: 'Folder to write the project to', type: 'string', required: true } },
+          },
         },
       },
     };
@@ -90,6 +103,7 @@ class ServerlessGpuPlugin {
       }
     };
     this.hooks = {
+      initialize: step('initialize', () => this.checkTools()),
       'before:package:createDeploymentArtifacts': step('package', () => this.package()),
       'deploy:deploy': step('deploy', () => this.deploy()),
       'info:info': step('info', () => this.info()),
@@ -97,6 +111,8 @@ class ServerlessGpuPlugin {
       'logs:logs': step('logs', () => this.logs()),
       'remove:remove': step('remove', () => this.remove()),
       'gpu:client:client': step('client', () => this.client()),
+      'gpu:plan:plan': step('plan', () => this.plan()),
+      'gpu:eject:eject': step('eject', () => this.eject()),
     };
   }
 
@@ -151,23 +167,42 @@ class ServerlessGpuPlugin {
     );
   }
 
-  private byTarget(): Map<Target, CompiledService['functions'][number][]> {
-    const groups = new Map<Target, CompiledService['functions'][number][]>();
-    for (const fn of this.compiled?.functions ?? []) groups.set(fn.spec.target, [...(groups.get(fn.spec.target) ?? []), fn]);
+  /** Compiled functions grouped by the provider that deploys them (the cloud targets share one). */
+  private async byProvider(): Promise<Map<Provider, CompiledFunctionInfo[]>> {
+    const groups = new Map<Provider, CompiledFunctionInfo[]>();
+    for (const fn of this.compiled?.functions ?? []) {
+      const provider = await loadProvider(fn.spec.target);
+      groups.set(provider, [...(groups.get(provider) ?? []), fn]);
+    }
     return groups;
+  }
+
+  /** Providers of the targets the service uses, each once. */
+  private async providersInUse(): Promise<Provider[]> {
+    return [...new Set(await Promise.all([...(await this.targetsInUse())].map((target) => loadProvider(target))))];
+  }
+
+  /** Before `sls deploy`/`sls remove` touch anything: the Pulumi CLI must be there for cloud targets. */
+  private async checkTools(): Promise<void> {
+    const command = this.serverless.processedInput?.commands?.[0];
+    if (command !== 'deploy' && command !== 'remove') return;
+    const targets = await this.targetsInUse();
+    if ([...targets].some((target) => target !== 'local')) {
+      const { ensurePulumiCli } = await import('../providers/pulumi/stack');
+      ensurePulumiCli();
+    }
   }
 
   private async deploy(): Promise<void> {
     const config = this.serviceConfig();
     this.compiled ??= await compileService(config, this.io);
     const deployed: Record<string, DeployedService['functions'][string]> = {};
-    for (const [target, functions] of this.byTarget()) {
-      const provider = await loadProvider(target);
+    for (const [provider, functions] of await this.byProvider()) {
       const result = await provider.deploy({ config, functions, io: this.io });
       Object.assign(deployed, result.functions);
     }
     const files = this.writeClientPackage(config.client.out, deployed);
-    const lines = Object.entries(deployed).map(([name, fn]) => `  ${name} (${fn.target}): ${fn.endpoints.join(', ')}`);
+    const lines = Object.entries(deployed).map(([name, fn]) => `  ${name} (${fn.target}): ${fn.batch ? fn.batch.jobQueue : fn.endpoints.join(', ')}`);
     this.utils.log.success(`Deployed ${config.service} (stage ${config.stage})`);
     this.utils.writeText(`endpoints:\n${lines.join('\n')}\nclient: ${path.relative(config.serviceDir, path.dirname(files[0])) || '.'}`);
   }
@@ -186,15 +221,15 @@ class ServerlessGpuPlugin {
   }
 
   private async deployedFunctions(): Promise<DeployedService['functions']> {
-    const targets = await this.targetsInUse();
     const deployed: Record<string, DeployedService['functions'][string]> = {};
     const config = this.serviceConfig();
-    for (const target of targets) {
+    for (const provider of await this.providersInUse()) {
       try {
-        Object.assign(deployed, (await (await loadProvider(target)).deployed(config))?.functions ?? {});
+        Object.assign(deployed, (await provider.deployed(config))?.functions ?? {});
       } catch (error) {
-        // A target this version cannot deploy has nothing deployed: its functions get no endpoint.
-        if (!(isProviderError(error) && error.code === 'TARGET_NOT_AVAILABLE')) throw error;
+        // Without the Pulumi CLI the cloud stack cannot be read: its functions get no endpoint.
+        if (!(isProviderError(error) && error.code === 'PULUMI_CLI_MISSING')) throw error;
+        this.utils.log.warning(`cannot read the deployed cloud endpoints: ${error.message}`);
       }
     }
     return deployed;
@@ -226,11 +261,10 @@ class ServerlessGpuPlugin {
 
   private async info(): Promise<void> {
     const config = this.serviceConfig();
-    const targets = await this.targetsInUse();
     const lines = [`service: ${config.service}`, `stage: ${config.stage}`, 'functions:'];
     let any = false;
-    for (const target of targets) {
-      for (const fn of (await (await loadProvider(target)).info(config)) ?? []) {
+    for (const provider of await this.providersInUse()) {
+      for (const fn of (await provider.info(config)) ?? []) {
         any = true;
         lines.push(`  ${fn.name} (${fn.target}): ${fn.state}`, ...fn.endpoints.map((e) => `    ${e}`));
       }
@@ -280,9 +314,40 @@ class ServerlessGpuPlugin {
 
   private async remove(): Promise<void> {
     const config = this.serviceConfig();
-    const targets = await this.targetsInUse();
-    for (const target of targets) await (await loadProvider(target)).remove(config, this.io);
+    for (const provider of await this.providersInUse()) await provider.remove(config, this.io);
     this.utils.log.success(`Removed ${config.service} (stage ${config.stage})`);
+  }
+
+  /** The program's input: specs, and the images the last package pushed (placeholders before any). */
+  private async programInput(): Promise<ProgramInput> {
+    const config = this.serviceConfig();
+    return programInput(config, await this.specs(), readImages(outputDir(config)));
+  }
+
+  private async plan(): Promise<void> {
+    const config = this.serviceConfig();
+    const input = await this.programInput();
+    if (input.functions.length === 0) {
+      this.utils.writeText(this.options.json ? JSON.stringify({ resources: [], costFloorPerHour: 0 }, null, 2) : 'Every function runs on the local target: the program declares nothing.');
+      return;
+    }
+    const { planProgram, renderPlan } = await import('./plan');
+    const plan = await planProgram(input, pulumiConfig(config));
+    this.utils.writeText(
+      this.options.json
+        ? JSON.stringify({ resources: plan.resources.map(({ type, name, parent, inputs }) => ({ type, name, parent, inputs })), costFloorPerHour: plan.costFloorPerHour }, null, 2)
+        : renderPlan(plan, config.service, config.stage),
+    );
+  }
+
+  private async eject(): Promise<void> {
+    const config = this.serviceConfig();
+    const out = path.resolve(process.cwd(), String(this.options.out));
+    const input = await this.programInput();
+    if (input.functions.length === 0) throw new this.serverless.classes.Error('every function runs on the local target: there is no program to eject', 'GPU_NOTHING_TO_EJECT');
+    const { ejectProject } = await import('./eject');
+    const files = ejectProject(input, pulumiConfig(config), out);
+    this.utils.log.success(`Ejected the Pulumi program of ${config.service} (stage ${config.stage}) to ${path.relative(process.cwd(), out) || '.'}: ${files.map((f) => path.basename(f)).join(', ')}`);
   }
 
   private async specs(): Promise<FunctionSpec[]> {

@@ -90,6 +90,7 @@ export const providerProperties = {
         spot: { type: 'boolean' },
         maxVcpus: { type: 'integer', minimum: 1 },
         callBucket: { type: 'string', minLength: 3 },
+        registry: { type: 'string', minLength: 1 },
       },
       additionalProperties: false,
     },

@@ -6,17 +6,18 @@ import { ProviderError } from '../plugin/errors';
 import type { Target } from '../runtime-shim/types';
 import type { Provider } from './types';
 
-const PROVIDERS: Partial<Record<Target, () => Promise<Provider>>> = {
+const cloud = async (): Promise<Provider> => (await import('./pulumi/stack')).pulumiProvider;
+
+/** The cloud targets share one provider: one Pulumi stack per service and stage holds them all. */
+const PROVIDERS: Record<Target, () => Promise<Provider>> = {
   local: async () => (await import('./local')).localProvider,
+  cloudrun: cloud,
+  gke: cloud,
+  batch: cloud,
 };
 
 export async function loadProvider(target: Target): Promise<Provider> {
   const load = PROVIDERS[target];
-  if (!load) {
-    throw new ProviderError(
-      'TARGET_NOT_AVAILABLE',
-      `target "${target}" cannot be deployed by this version of serverless-gpu yet; use target "local"`,
-    );
-  }
+  if (!load) throw new ProviderError('UNKNOWN_TARGET', `unknown target "${target}"`);
   return load();
 }

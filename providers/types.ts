@@ -21,6 +21,8 @@ export interface ProviderIO {
 export interface CompiledFunction {
   readonly spec: FunctionSpec;
   readonly artifact: FunctionArtifact;
+  /** The pushed image, for targets that run containers. */
+  readonly image?: { readonly reference: string };
 }
 
 export interface DeployRequest {
@@ -42,7 +44,8 @@ export interface FunctionStatus {
 }
 
 export interface Provider {
-  readonly target: Target;
+  /** For messages: `local`, `pulumi`. */
+  readonly name: string;
   deploy(request: DeployRequest): Promise<DeployedService>;
   /** What is deployed now, or undefined when nothing is. */
   info(config: ServiceConfig): Promise<readonly FunctionStatus[] | undefined>;

@@ -34,12 +34,17 @@ export const IMAGES_FILE = 'images.json';
 
 /** `provider.registry` → the registry host and the repository of this service's images. */
 export function serviceRepository(config: ServiceConfig, spec: FunctionSpec): { registry: string; repository: string } {
-  const registry = config.provider.registry;
+  const registry = registryFor(config, spec);
   if (!registry) {
     throw new ConfigError('provider.registry', `is required: function ${spec.name} runs on ${spec.target}, which runs container images`);
   }
   const [host, ...rest] = registry.replace(/^[a-z]+:\/\//, '').replace(/\/+$/, '').split('/');
   return { registry: host, repository: [...rest, config.service.toLowerCase()].join('/') };
+}
+
+/** Batch functions' images go to `provider.aws.registry` when set (Batch pulls from ECR); others to `provider.registry`. */
+export function registryFor(config: ServiceConfig, spec: Pick<FunctionSpec, 'target'>): string | undefined {
+  return spec.target === 'batch' ? (config.provider.aws?.registry ?? config.provider.registry) : config.provider.registry;
 }
 
 function kb(bytes: number): string {

@@ -170,7 +170,7 @@ async function startFunction(config: ServiceConfig, spec: FunctionSpec, artifact
 }
 
 export const localProvider: Provider = {
-  target: 'local',
+  name: 'local',
 
 
   async deploy({ config, functions, io }: DeployRequest): Promise<DeployedService> {

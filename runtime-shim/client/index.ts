@@ -22,6 +22,16 @@ export interface DeployedFunction {
   readonly target: 'local' | 'cloudrun' | 'gke' | 'batch';
   /** Base URLs of the function's endpoints (HTTP targets). */
   readonly endpoints: readonly string[];
+  /** How calls authenticate: a Google ID token for the endpoint's audience (Cloud Run). */
+  readonly auth?: 'google-id-token';
+  /** Where Batch jobs go and where their inputs and outputs live. */
+  readonly batch?: {
+    readonly region: string;
+    readonly jobQueue: string;
+    readonly jobDefinition: string;
+    readonly callBucket: string;
+    readonly callPrefix: string;
+  };
 }
 
 export interface Deployment {
