@@ -64,8 +64,24 @@ export function deployedFromOutputs(outputs: Record<string, { value: unknown }>)
   return deployed;
 }
 
+/** Runs an Automation API step; its failure becomes a ProviderError carrying the CLI's own message. */
+async function pulumiStep<T>(what: string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    if (error instanceof ProviderError) throw error;
+    const err = error as Error & { commandResult?: { stderr?: string } };
+    const detail = (err.commandResult?.stderr || err.message).trim().split('\n').slice(-8).join('\n');
+    throw new ProviderError('PULUMI_FAILED', `${what} failed:\n${detail}`);
+  }
+}
+
 async function openStack(config: ServiceConfig, input: ProgramInput | undefined) {
   ensurePulumiCli();
+  return pulumiStep(`selecting stack ${config.service}/${config.stage}`, () => selectStack(config, input));
+}
+
+async function selectStack(config: ServiceConfig, input: ProgramInput | undefined) {
   const { LocalWorkspace } = await import('@pulumi/pulumi/automation');
   const { declareService } = await import('../program');
   const stack = await LocalWorkspace.createOrSelectStack(
@@ -108,7 +124,7 @@ export const pulumiProvider: Provider = {
     const stack = await openStack(config, programInput(config, functions.map((f) => f.spec), images));
     const stream = streamer(io, `pulumi up ${config.service}/${config.stage}`);
     try {
-      const result = await stack.up({ onOutput: stream.onOutput, color: 'never' });
+      const result = await pulumiStep(`pulumi up of ${config.service}/${config.stage}`, () => stack.up({ onOutput: stream.onOutput, color: 'never' }));
       io.info(`pulumi up: ${JSON.stringify(result.summary.resourceChanges ?? {})}`);
       return { functions: deployedFromOutputs(result.outputs) };
     } finally {
@@ -118,7 +134,7 @@ export const pulumiProvider: Provider = {
 
   async deployed(config) {
     const stack = await openStack(config, undefined);
-    const outputs = await stack.outputs();
+    const outputs = await pulumiStep(`reading the outputs of ${config.service}/${config.stage}`, () => stack.outputs());
     return Object.keys(outputs).length ? { functions: deployedFromOutputs(outputs) } : undefined;
   },
 
@@ -141,10 +157,10 @@ export const pulumiProvider: Provider = {
     const stack = await openStack(config, undefined);
     const stream = streamer(io, `pulumi destroy ${config.service}/${config.stage}`);
     try {
-      await stack.destroy({ onOutput: stream.onOutput, color: 'never' });
+      await pulumiStep(`pulumi destroy of ${config.service}/${config.stage}`, () => stack.destroy({ onOutput: stream.onOutput, color: 'never' }));
     } finally {
       stream.done();
     }
-    await stack.workspace.removeStack(config.stage);
+    await pulumiStep(`removing stack ${config.stage}`, () => stack.workspace.removeStack(config.stage));
   },
 };
