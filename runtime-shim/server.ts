@@ -54,6 +54,16 @@ interface SpawnedCall {
   finishedAt?: number;
 }
 
+/** How often deadlines are checked: a call times out at most this late. */
+const DEADLINE_SWEEP_MS = 20;
+
+interface RunningCall {
+  readonly deadline: number;
+  readonly timeoutMs: number;
+  controller: AbortController | undefined;
+  expire: () => void;
+}
+
 const SPAWN_RECORD_TTL_MS = 60 * 60 * 1000;
 const SPAWN_RECORD_LIMIT = 10_000;
 
@@ -70,7 +80,9 @@ export class Shim {
   private readonly instance: ReturnType<GpuFunction<unknown, unknown>['instantiate']>;
   private readonly spawned = new Map<string, SpawnedCall>();
   private readonly idle: Array<() => void> = [];
-  private readonly controllers = new Set<AbortController>();
+  /** Calls running a handler, with their deadlines; swept by one timer. */
+  private readonly inHandler = new Set<RunningCall>();
+  private sweeper: NodeJS.Timeout | undefined;
   private readonly log: (line: string) => void;
 
   constructor(private readonly options: ShimOptions) {
@@ -125,7 +137,7 @@ export class Shim {
       });
     }
     const abandoned = this.inFlight;
-    for (const controller of this.controllers) controller.abort(new Error('container shutting down'));
+    for (const call of this.inHandler) call.controller?.abort(new Error('container shutting down'));
     // The last calls have finished but their replies are written after this point: let them reach the
     // caller (within the grace period) before cutting the remaining connections.
     await new Promise<void>((resolve) => {
@@ -228,7 +240,8 @@ export class Shim {
         message: `protocol version ${String(envelope.v)} is not served here (this shim speaks ${PROTOCOL_VERSION})`,
       });
     }
-    const input = containsTypedTag(envelope.input) ? decodeValue(envelope.input) : envelope.input;
+    // Most inputs hold no typed array: a substring test spares walking them.
+    const input = body.includes('"$typed"') && containsTypedTag(envelope.input) ? decodeValue(envelope.input) : envelope.input;
     const failure = this.validate?.(input);
     if (failure) throw new CallFailure({ type: 'ValidationError', message: failure.message, path: failure.path });
     const requested = envelope.timeoutMs;
@@ -238,36 +251,69 @@ export class Shim {
   }
 
   private async execute(callId: string, input: unknown, timeoutMs: number): Promise<unknown> {
-    await this.acquire();
-    const controller = new AbortController();
-    this.controllers.add(controller);
-    let timer: NodeJS.Timeout | undefined;
+    const slot = this.acquire();
+    if (slot) await slot;
+    const call: RunningCall = { deadline: Date.now() + timeoutMs, timeoutMs, controller: undefined, expire: () => undefined };
     try {
       const ctx: Context = {
         functionName: this.options.functionName,
         callId,
-        signal: controller.signal,
+        // Made on first use: most handlers never look, and an AbortController per call is not free.
+        get signal() {
+          if (!call.controller) {
+            call.controller = new AbortController();
+            if (Date.now() >= call.deadline) call.controller.abort(new Error('deadline passed'));
+          }
+          return call.controller.signal;
+        },
         weights: { path: this.options.weightsPath },
         log: (message) => this.log(`${callId}: ${message}`),
       };
-      const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          controller.abort(new Error('deadline passed'));
-          reject(new CallFailure({ type: 'Timeout', message: `the call ran past its deadline of ${timeoutMs} ms` }));
-        }, timeoutMs);
-      });
-      return await Promise.race([this.instance.invoke(input, ctx), deadline]);
+      return await this.withDeadline(this.instance.invoke(input, ctx), call);
     } finally {
-      clearTimeout(timer);
-      this.controllers.delete(controller);
+      this.inHandler.delete(call);
       this.release();
     }
   }
 
-  private acquire(): Promise<void> {
+  /**
+   * Settles with the work, or with a Timeout once the call's deadline passes. One sweeping timer serves
+   * every call in flight (a timer, a race and a controller per call cost more than the call itself).
+   */
+  private withDeadline<T>(work: Promise<T>, call: RunningCall): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      call.expire = () => {
+        call.controller?.abort(new Error('deadline passed'));
+        reject(new CallFailure({ type: 'Timeout', message: `the call ran past its deadline of ${call.timeoutMs} ms` }));
+      };
+      this.inHandler.add(call);
+      if (!this.sweeper) {
+        this.sweeper = setInterval(() => this.sweep(), DEADLINE_SWEEP_MS);
+        this.sweeper.unref();
+      }
+      work.then(resolve, reject);
+    });
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const call of this.inHandler) {
+      if (call.deadline <= now) {
+        this.inHandler.delete(call);
+        call.expire();
+      }
+    }
+    if (this.inHandler.size === 0 && this.sweeper) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
+  }
+
+  /** Takes a slot: at once (undefined) when one is free, else a promise that resolves when one frees. */
+  private acquire(): Promise<void> | undefined {
     if (this.running < this.options.concurrency) {
       this.running += 1;
-      return Promise.resolve();
+      return undefined;
     }
     const queueLimit = this.options.queueLimit ?? this.options.concurrency * 64;
     if (this.waiting.length >= queueLimit) {
