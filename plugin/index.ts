@@ -17,7 +17,7 @@ import { customProperties, functionProperties, providerProperties } from './sche
 import { loadProvider } from '../providers';
 import type { DeployedService, Provider, ProviderIO } from '../providers/types';
 import type { Target } from '../runtime-shim/types';
-import { HttpTransport } from '../runtime-shim/client/http-transport';
+import { bindFunction } from '../runtime-shim/client';
 import { isRemoteError } from '../runtime-shim/client/errors';
 
 interface FrameworkLog {
@@ -291,7 +291,10 @@ class ServerlessGpuPlugin {
       }
     }
     try {
-      const output = await new HttpTransport({ functionName: name, endpoints: deployed.endpoints }).call(input);
+      // The same transport the generated client picks for the target (HTTP, ID token, Batch job).
+      const config = this.serviceConfig();
+      const deployment = { service: config.service, stage: config.stage, functions: { [name]: deployed } };
+      const output = await bindFunction(deployment, name).remote(input);
       this.utils.writeText(JSON.stringify(output, null, 2));
     } catch (error) {
       if (!isRemoteError(error)) throw error;
