@@ -1,34 +1,32 @@
 /**
  * The container's entry point: `node main.js [manifest.json]` (or SGPU_MANIFEST). Loads the function's
  * bundle, serves it on PORT (the Cloud Run contract; default 8080) and drains on SIGTERM/SIGINT.
+ * With `SGPU_MODE=batch` (AWS Batch) it runs the one call its job describes instead, and exits with the
+ * job's exit code (see batch-runner.ts).
  */
-import fs from 'node:fs';
 import path from 'node:path';
-import { isGpuFunction } from './runtime';
+import { runBatchJob } from './batch-runner';
+import { loadFunction, loadManifest } from './load';
 import { Shim } from './server';
-import { MANIFEST_FILE, type ShimManifest } from './manifest';
-import type { GpuFunction } from './types';
+import { MANIFEST_FILE } from './manifest';
+
+export { loadFunction, loadManifest } from './load';
 
 /** How long in-flight calls get after SIGTERM (Cloud Run allows 10 s before SIGKILL). */
 const DEFAULT_GRACE_MS = 10_000;
 
-export function loadManifest(file: string): ShimManifest {
-  const manifest = JSON.parse(fs.readFileSync(file, 'utf8')) as ShimManifest;
-  if (manifest.v !== 1) throw new Error(`${file}: manifest version ${String(manifest.v)} is not supported`);
-  return manifest;
+function manifestPath(argv: readonly string[]): string {
+  return path.resolve(argv[0] ?? process.env.SGPU_MANIFEST ?? path.join(__dirname, MANIFEST_FILE));
 }
 
-export function loadFunction(manifestFile: string, manifest: ShimManifest): GpuFunction<unknown, unknown> {
-  const bundle = path.resolve(path.dirname(manifestFile), manifest.bundle);
-  const exported = (require(bundle) as Record<string, unknown>)[manifest.export];
-  if (!isGpuFunction(exported)) {
-    throw new Error(`${bundle}: export "${manifest.export}" is not a function annotated with fn() or cls()`);
-  }
-  return exported;
+/** Batch mode: runs the job's call and resolves with the exit code. */
+export async function runBatch(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
+  const manifestFile = manifestPath(argv);
+  return runBatchJob(loadManifest(manifestFile), manifestFile, process.env);
 }
 
 export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<Shim> {
-  const manifestFile = path.resolve(argv[0] ?? process.env.SGPU_MANIFEST ?? path.join(__dirname, MANIFEST_FILE));
+  const manifestFile = manifestPath(argv);
   const manifest = loadManifest(manifestFile);
   const fn = loadFunction(manifestFile, manifest);
   const shim = new Shim({
@@ -62,7 +60,15 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   return shim;
 }
 
-if (require.main === module) {
+if (require.main === module && process.env.SGPU_MODE === 'batch') {
+  runBatch().then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      process.stderr.write(`serverless-gpu shim: ${(error as Error).stack ?? String(error)}\n`);
+      process.exit(2);
+    },
+  );
+} else if (require.main === module) {
   main().catch((error: unknown) => {
     process.stderr.write(`serverless-gpu shim: ${(error as Error).stack ?? String(error)}\n`);
     process.exit(2);

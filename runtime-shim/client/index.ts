@@ -6,7 +6,9 @@
  *   const settled = await classify.mapSettled(inputs);   // per-item failures, nothing lost
  *   const call = await train.spawn(input); await call.status(); await call.get({ timeout: 60_000 });
  */
+import { BatchTransport } from './batch-transport';
 import { MapError, RemoteError, type Settled } from './errors';
+import { googleIdTokenHeaders } from './google-id-token';
 import { HttpTransport } from './http-transport';
 import type { CallOptions, SpawnedStatus, Transport } from './transport';
 import type { CallStatus } from '../protocol';
@@ -85,15 +87,24 @@ function envEndpoint(name: string): string[] | undefined {
   return value ? value.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
 }
 
+/**
+ * How a function is reached: an endpoint given by the caller → HTTP to it; a Batch deployment → jobs
+ * (BatchTransport); otherwise HTTP to the deployed endpoints, with a Google ID token when the deployment
+ * requires one (Cloud Run).
+ */
 function transportFor(deployment: Deployment, name: string, options: BindOptions): Transport {
   if (options.transport) return options.transport;
   const deployed = deployment.functions[name];
   if (!deployed) throw new Error(`function "${name}" is not part of service ${deployment.service}`);
   const override = options.endpoint === undefined ? envEndpoint(name) : ([] as string[]).concat(options.endpoint);
+  if (deployed.batch && override === undefined) {
+    return new BatchTransport({ functionName: name, batch: deployed.batch, timeoutMs: options.timeoutMs });
+  }
   return new HttpTransport({
     functionName: name,
     endpoints: override ?? deployed.endpoints,
     timeoutMs: options.timeoutMs,
+    headers: deployed.auth === 'google-id-token' ? googleIdTokenHeaders({ functionName: name }) : undefined,
   });
 }
 
@@ -151,8 +162,24 @@ export function bindFunction<I, O>(deployment: Deployment, name: string, options
   let transport: Transport | undefined;
   const get = (): Transport => (transport ??= transportFor(deployment, name, options));
   const remote = async (input: I, callOptions?: CallOptions): Promise<O> => (await get().call(input, callOptions)) as O;
-  const mapSettled = (inputs: Iterable<I>, mapOptions: MapOptions = {}): Promise<Array<Settled<O>>> =>
-    boundedAll([...inputs], mapOptions.concurrency ?? 16, (input) => settle(remote(input, mapOptions), name));
+  const mapSettled = async (inputs: Iterable<I>, mapOptions: MapOptions = {}): Promise<Array<Settled<O>>> => {
+    const items = [...inputs];
+    let current: Transport | undefined;
+    try {
+      current = get();
+    } catch {
+      // Reported per item below, like any other failure.
+    }
+    // A transport that runs a whole map as one unit (a Batch array job) does so; others get one call per item.
+    if (current?.mapMany) {
+      try {
+        return (await current.mapMany(items, mapOptions)) as Array<Settled<O>>;
+      } catch (error) {
+        return Promise.all(items.map(() => settle<O>(Promise.reject(error), name)));
+      }
+    }
+    return boundedAll(items, mapOptions.concurrency ?? 16, (input) => settle(remote(input, mapOptions), name));
+  };
   return {
     name,
     remote,

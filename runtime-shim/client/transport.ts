@@ -1,5 +1,5 @@
 import type { CallStatus } from '../protocol';
-import type { RemoteError } from './errors';
+import type { RemoteError, Settled } from './errors';
 
 export interface CallOptions {
   /** Deadline of this call in milliseconds. */
@@ -18,4 +18,9 @@ export interface Transport {
   /** Starts a call without waiting; resolves with an id `status` understands. */
   spawn(input: unknown, options?: CallOptions): Promise<string>;
   status(id: string): Promise<SpawnedStatus>;
+  /**
+   * Runs the function once per input as one unit of work where the platform has one (an AWS Batch array
+   * job); outcomes in input order, never rejecting. Without it, `map` makes one `call` per input.
+   */
+  mapMany?(inputs: readonly unknown[], options?: CallOptions): Promise<Array<Settled<unknown>>>;
 }
