@@ -36,7 +36,11 @@ export interface ProviderConfig {
     readonly registry?: string;
   };
   readonly pulumi?: { readonly backend?: string };
-  readonly weights?: { readonly bucket?: string };
+  readonly weights?: {
+    readonly bucket?: string;
+    /** Synced versions kept per prefix, the current one included (default 3). */
+    readonly keep?: number;
+  };
   readonly environment: Readonly<Record<string, string>>;
 }
 

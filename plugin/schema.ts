@@ -101,7 +101,7 @@ export const providerProperties = {
     },
     weights: {
       type: 'object',
-      properties: { bucket: { type: 'string', minLength: 1 } },
+      properties: { bucket: { type: 'string', minLength: 1 }, keep: { type: 'integer', minimum: 1, maximum: 100 } },
       additionalProperties: false,
     },
     region: { type: 'string' },

@@ -110,8 +110,9 @@ async function download(options: FetchWeightsOptions, files: readonly WeightsFil
       const { file } = range;
       let open = pending.get(file.path);
       if (!open) {
-        await fs.promises.mkdir(path.dirname(path.join(dest, file.path)), { recursive: true });
-        open = { fd: fs.promises.open(tmpOf(file), 'w'), left: Math.max(1, Math.ceil(file.size / rangeSize)) };
+        // Registered before any await: the file's other ranges, on other workers, share this handle.
+        const fd = fs.promises.mkdir(path.dirname(path.join(dest, file.path)), { recursive: true }).then(() => fs.promises.open(tmpOf(file), 'w'));
+        open = { fd, left: Math.max(1, Math.ceil(file.size / rangeSize)) };
         pending.set(file.path, open);
       }
       const handle = await open.fd;

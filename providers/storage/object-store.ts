@@ -3,6 +3,7 @@
  * fetch (container side) are written once for S3 (`s3.ts`) and Cloud Storage (`gcs.ts`). A store is
  * bound to one bucket; keys are full object names inside it.
  */
+import { Transform } from 'node:stream';
 
 /** One object as a listing or a HEAD tells it. */
 export interface StoredObject {
@@ -79,6 +80,16 @@ export async function getText(store: ObjectStore, key: string): Promise<string |
 
 export async function putText(store: ObjectStore, key: string, text: string, sha256?: string): Promise<void> {
   await store.put(key, Buffer.from(text, 'utf8'), { contentType: text.startsWith('{') ? 'application/json' : 'text/plain', sha256 });
+}
+
+/** A pass-through that reports the length of each chunk going through it. */
+export function countingStream(onBytes: (bytes: number) => void): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      onBytes(chunk.length);
+      callback(null, chunk);
+    },
+  });
 }
 
 /** Runs `fn` over `items` with at most `limit` at a time; the first failure rejects (the rest still settle). */
