@@ -21,7 +21,8 @@ import { readServiceConfig } from '../plugin/config';
 import type { FunctionSpec } from '../plugin/spec';
 import type { ProviderIO } from '../providers/types';
 import { fetchWeights, fetchWeightsFromEnv, MARKER_FILE, WeightsIntegrityError } from '../runtime-shim/weights-fetch';
-import { startS3rver, useS3rverEnv, type TestS3 } from './s3rver';
+import { s3rverEnv, startS3rver, useS3rverEnv, type TestS3 } from './s3rver';
+import { CLIS, ROOT, copyService, run } from './helpers';
 
 const BUCKET = 'acme-models';
 const HOUR_AGO = new Date(Date.now() - 3600_000);
@@ -346,5 +347,33 @@ describe('weights on a real S3-protocol server (s3rver on 127.0.0.1)', function 
     assert.equal(fetched?.version, synced.train.version);
     assert.match(logs.join('\n'), /weights train@[0-9a-f]{16}: fetched 1 file\(s\), 0\.0 MB in [\d.]+ s/);
     assert.equal(await fetchWeightsFromEnv({}, () => undefined), undefined);
+  });
+});
+
+describe('sls gpu weights on a service (the real CLI, s3rver on loopback)', function () {
+  this.timeout(120_000);
+  let s3: TestS3;
+  let dir = '';
+
+  before(async () => {
+    s3 = await startS3rver(['sgpu-weights-test']);
+    dir = copyService(path.join(ROOT, 'integration', 'fixtures', 'weighted'), 'weighted');
+    // A stand-in model file, made here rather than kept in the repository.
+    fs.writeFileSync(path.join(dir, 'weights', 'model.bin'), Buffer.alloc(300_000, 7));
+  });
+
+  after(async () => {
+    await s3?.stop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('syncs the folder of a function on a cloud target, then moves nothing when it is unchanged', async () => {
+    const first = await run(process.execPath, [CLIS.osls, 'gpu', 'weights'], dir, 120_000, s3rverEnv(s3));
+    assert.equal(first.code, 0, first.output);
+    assert.match(first.output, /weights models\/demo \(s3\): version [0-9a-f]{16}, 2 of 2 file\(s\) uploaded \(300025 bytes\)/);
+    const second = await run(process.execPath, [CLIS.osls, 'gpu', 'weights'], dir, 120_000, s3rverEnv(s3));
+    assert.equal(second.code, 0, second.output);
+    assert.match(second.output, /weights models\/demo \(s3\): version [0-9a-f]{16}, 0 of 2 file\(s\) uploaded \(0 bytes\)/);
+    assert.equal(/version ([0-9a-f]{16})/.exec(first.output)![1], /version ([0-9a-f]{16})/.exec(second.output)![1], 'same content, same version');
   });
 });

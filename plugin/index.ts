@@ -85,6 +85,10 @@ class ServerlessGpuPlugin {
             lifecycleEvents: ['plan'],
             options: { json: { usage: 'Print the plan as JSON', type: 'boolean' } },
           },
+          weights: {
+            usage: 'Sync the weights folders of the functions on cloud targets to provider.weights.bucket, without a deploy',
+            lifecycleEvents: ['weights'],
+          },
           eject: {
             usage: 'Write the Pulumi program as a standalone TypeScript project for review and `pulumi up`',
             lifecycleEvents: ['eject'],
@@ -113,6 +117,7 @@ class ServerlessGpuPlugin {
       'gpu:client:client': step('client', () => this.client()),
       'gpu:plan:plan': step('plan', () => this.plan()),
       'gpu:eject:eject': step('eject', () => this.eject()),
+      'gpu:weights:weights': step('weights', () => this.weights().then(() => undefined)),
     };
   }
 
@@ -197,7 +202,13 @@ class ServerlessGpuPlugin {
     const config = this.serviceConfig();
     this.compiled ??= await compileService(config, this.io);
     const deployed: Record<string, DeployedService['functions'][string]> = {};
-    for (const [provider, functions] of await this.byProvider()) {
+    const versions = await this.weights();
+    for (const [provider, compiled] of await this.byProvider()) {
+      // Each function reads the weights version this deploy synced (mounts switch with the new revision).
+      const functions = compiled.map((fn) => {
+        const version = fn.spec.weights && fn.spec.target !== 'local' ? versions[fn.spec.weights.prefix] : undefined;
+        return version ? { ...fn, spec: { ...fn.spec, weights: { ...fn.spec.weights!, version } } } : fn;
+      });
       const result = await provider.deploy({ config, functions, io: this.io });
       Object.assign(deployed, result.functions);
     }
@@ -341,6 +352,27 @@ class ServerlessGpuPlugin {
         ? JSON.stringify({ resources: plan.resources.map(({ type, name, parent, inputs }) => ({ type, name, parent, inputs })), costFloorPerHour: plan.costFloorPerHour }, null, 2)
         : renderPlan(plan, config.service, config.stage),
     );
+  }
+
+  /** Syncs the weights of functions on cloud targets; returns the current version per prefix. */
+  private async weights(): Promise<Record<string, string>> {
+    const specs = (await this.specs()).filter((spec) => spec.target !== 'local' && spec.weights);
+    if (specs.length === 0) {
+      if (this.serverless.processedInput?.commands?.[1] === 'weights') this.utils.log.notice('No function on a cloud target reads weights: nothing to sync.');
+      return {};
+    }
+    const { syncServiceWeights } = await import('./weights');
+    const synced = await syncServiceWeights(this.serviceConfig(), specs, this.io);
+    const versions: Record<string, string> = {};
+    for (const [prefix, entry] of Object.entries(synced)) {
+      if (entry.version) versions[prefix] = entry.version;
+      for (const [store, result] of Object.entries(entry.results)) {
+        this.utils.log.notice(
+          `weights ${prefix} (${store}): version ${result.version}, ${result.uploadedFiles} of ${result.files} file(s) uploaded (${result.uploadedBytes} bytes)`,
+        );
+      }
+    }
+    return versions;
   }
 
   private async eject(): Promise<void> {

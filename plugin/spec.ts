@@ -37,7 +37,13 @@ export interface FunctionSpec {
   readonly env: Readonly<Record<string, string>>;
   readonly secrets: readonly string[];
   readonly image?: { readonly steps: readonly ImageStep[]; readonly hash: string };
-  readonly weights?: { readonly prefix: string; readonly source?: string; readonly bucket?: string };
+  readonly weights?: {
+    readonly prefix: string;
+    readonly source?: string;
+    readonly bucket?: string;
+    /** The synced version to read, set by `sls deploy` after the weights sync (absent: the prefix as it is). */
+    readonly version?: string;
+  };
   /** IAM members allowed to call it (Cloud Run), e.g. `serviceAccount:api@acme.iam.gserviceaccount.com`. */
   readonly invokers: readonly string[];
   /** Callable by anyone (Cloud Run `allUsers`); never the default. */

@@ -143,6 +143,8 @@ export class BatchFunction extends pulumi.ComponentResource {
       SGPU_CALL_BUCKET: environment.callBucket,
       SGPU_CALL_PREFIX: callPrefix,
       ...(weights && { SGPU_WEIGHTS_BUCKET: weights.bucket, SGPU_WEIGHTS_PREFIX: weights.prefix, SGPU_WEIGHTS_PATH: CONTAINER_WEIGHTS_PATH }),
+      // The version this deploy synced: jobs fetch exactly it, not whatever is current when they start.
+      ...(weights && spec.weights?.version && { SGPU_WEIGHTS_VERSION: spec.weights.version }),
     };
     const env: Record<string, pulumi.Input<string>> = { AWS_REGION: region, ...spec.env, ...contractEnv };
     const { vcpus, memoryMiB } = jobResources(spec);

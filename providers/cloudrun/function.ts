@@ -11,7 +11,7 @@ import * as gcp from '@pulumi/gcp';
 import { CLOUD_RUN_GPUS, defaultResources } from '../../plugin/catalogue';
 import { ConfigError } from '../../plugin/errors';
 import type { FunctionSpec } from '../../plugin/spec';
-import { CONTAINER_PORT, CONTAINER_WEIGHTS_PATH, READINESS_PATH, commonLabels, type FunctionArgs } from '../pulumi/args';
+import { CONTAINER_PORT, CONTAINER_WEIGHTS_PATH, READINESS_PATH, commonLabels, weightsMountDir, type FunctionArgs } from '../pulumi/args';
 import { cloudRunProblems, serviceAccountId, serviceNameOf, timeoutSeconds } from './rules';
 
 export { CLOUD_RUN_LIMITS, cloudRunProblems, serviceAccountId, serviceNameOf, timeoutSeconds } from './rules';
@@ -98,7 +98,7 @@ function template(args: CloudRunFunctionArgs, serviceAccount: pulumi.Input<strin
     nodeSelector: gpu ? { accelerator: gpu.accelerator } : undefined,
     gpuZonalRedundancyDisabled: gpu ? (args.gpuZonalRedundancyDisabled ?? false) : undefined,
     containers: [container(spec, args.image)],
-    volumes: weightsBucket && spec.weights ? [weightsVolume(weightsBucket, spec.weights.prefix)] : undefined,
+    volumes: weightsBucket && spec.weights ? [weightsVolume(weightsBucket, weightsMountDir(spec.weights))] : undefined,
   };
 }
 

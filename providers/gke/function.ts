@@ -8,7 +8,7 @@ import * as gcp from '@pulumi/gcp';
 import * as k8s from '@pulumi/kubernetes';
 import { ConfigError } from '../../plugin/errors';
 import { GKE_ACCELERATORS, defaultResources } from '../../plugin/catalogue';
-import { CONTAINER_PORT, CONTAINER_WEIGHTS_PATH, READINESS_PATH, commonLabels, resourceName, type FunctionArgs } from '../pulumi/args';
+import { CONTAINER_PORT, CONTAINER_WEIGHTS_PATH, READINESS_PATH, commonLabels, resourceName, weightsMountDir, type FunctionArgs } from '../pulumi/args';
 import type { GkeCluster } from './cluster';
 import { gkeProblems } from './rules';
 
@@ -115,7 +115,7 @@ export class GkeFunction extends pulumi.ComponentResource {
                         driver: 'gcsfuse.csi.storage.gke.io',
                         readOnly: true,
                         // One comma-separated string, as the driver expects.
-                        volumeAttributes: { bucketName: args.weightsBucket!, mountOptions: `implicit-dirs,only-dir=${spec.weights.prefix}` },
+                        volumeAttributes: { bucketName: args.weightsBucket!, mountOptions: `implicit-dirs,only-dir=${weightsMountDir(spec.weights)}` },
                       },
                     },
                   ]

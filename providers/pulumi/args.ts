@@ -4,6 +4,7 @@
  * function per target consumes these; the program (providers/program.ts) wires them together.
  */
 import type { FunctionSpec } from '../../plugin/spec';
+import { weightsKeys } from '../storage/weights-layout';
 
 export interface FunctionArgs {
   /** The function's resolved spec: GPU, scaling, concurrency, timeout, env, secrets, weights. */
@@ -18,6 +19,16 @@ export const CONTAINER_PORT = 8080;
 export const READINESS_PATH = '/healthz';
 /** Where weights are mounted (Cloud Run, GKE) or fetched (Batch) inside the container. */
 export { CONTAINER_WEIGHTS_PATH } from '../../plugin/weights-path';
+
+/**
+ * The folder of the bucket a read-only mount shows at the weights path: the synced version laid out by
+ * path (`<prefix>/versions/<version>`, see providers/storage/weights-layout.ts), or the prefix itself
+ * when nothing was synced (weights put there by other means).
+ */
+export function weightsMountDir(weights: { readonly prefix: string; readonly version?: string }): string {
+  const keys = weightsKeys(weights.prefix);
+  return weights.version ? keys.mountDir(weights.version) : keys.base;
+}
 
 /** Labels every resource carries, so an infra team can find what a service created. */
 export function commonLabels(spec: Pick<FunctionSpec, 'service' | 'stage' | 'name'>): Record<string, string> {
