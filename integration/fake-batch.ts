@@ -10,10 +10,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import path from 'node:path';
+import { runContainer, type UnpackedImage } from './registry';
 
 export interface FakeJobDefinition {
   /** Folder with shim.js and manifest.json (what the image's code layer holds). */
-  readonly artifactDir: string;
+  readonly artifactDir?: string;
+  /** Or the function's image, unpacked: its containers run under runc, as Batch runs the image. */
+  readonly image?: UnpackedImage;
   /** The job definition's containerProperties.environment. */
   readonly environment: Readonly<Record<string, string>>;
 }
@@ -176,22 +179,21 @@ export class FakeBatch {
       ...this.hostEnv,
       ...definition.environment,
       ...overrides,
-      AWS_BATCH_JOB_ID: job.jobId,
-      AWS_BATCH_JQ_NAME: job.jobQueue,
-      AWS_BATCH_JOB_ATTEMPT: '1',
-      ...(job.index !== undefined && { AWS_BATCH_JOB_ARRAY_INDEX: String(job.index) }),
+      ...containerEnv(job),
     };
     const run: ContainerRun = { jobId: job.jobId, env, startedAt: Date.now(), output: '' };
     job.run = run;
     this.runs.push(run);
-    const child = spawn(process.execPath, [path.join(definition.artifactDir, 'shim.js'), path.join(definition.artifactDir, 'manifest.json')], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = definition.image
+      ? runContainer(definition.image, `sgpu-batch-${process.pid}-${this.runs.length}`, { ...this.hostEnv, ...definition.environment, ...overrides, ...containerEnv(job) })
+      : spawn(process.execPath, [path.join(definition.artifactDir!, 'shim.js'), path.join(definition.artifactDir!, 'manifest.json')], {
+          env,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
     this.processes.add(child);
     const limit = setTimeout(() => child.kill('SIGKILL'), CONTAINER_LIMIT_MS);
-    child.stdout.on('data', (d: Buffer) => (run.output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (run.output += d.toString()));
+    child.stdout!.on('data', (d: Buffer) => (run.output += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (run.output += d.toString()));
     child.on('error', (error) => {
       job.startFailure = `CannotStartContainerError: ${error.message}`;
     });
@@ -250,3 +252,14 @@ export class FakeBatch {
     return detail;
   }
 }
+
+/** What Batch sets in every container of a job. */
+function containerEnv(job: Job): Record<string, string> {
+  return {
+    AWS_BATCH_JOB_ID: job.jobId,
+    AWS_BATCH_JQ_NAME: job.jobQueue,
+    AWS_BATCH_JOB_ATTEMPT: '1',
+    ...(job.index !== undefined && { AWS_BATCH_JOB_ARRAY_INDEX: String(job.index) }),
+  };
+}
+

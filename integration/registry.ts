@@ -109,7 +109,7 @@ function run(command: string, args: readonly string[], cwd?: string): string {
 }
 
 /**
- * Builds `<registry>/base/node:<tag>`: this machine's `node` and `sh` with the shared libraries they
+ * Builds `<registry>/base/node:<tag>`: this machine's `node`, `sh` and `grep` with the shared libraries they
  * load, from scratch, with buildah — a base image with Node made without the internet.
  */
 export function buildNodeBase(registry: string, tag = 'test'): string {
@@ -123,9 +123,11 @@ export function buildNodeBase(registry: string, tag = 'test'): string {
     };
     const node = fs.realpathSync(process.execPath);
     const sh = fs.realpathSync('/bin/sh');
+    const grep = fs.realpathSync('/bin/grep');
     copy(node, '/usr/bin/node');
     copy(sh, '/bin/sh');
-    const libraries = run('ldd', [node, sh])
+    copy(grep, '/bin/grep'); // the Containerfile's `.node()` step checks the version with grep
+    const libraries = run('ldd', [node, sh, grep])
       .split('\n')
       .flatMap((line) => {
         const match = /(?:=>\s*)?(\/\S+)\s+\(0x/.exec(line);
@@ -204,3 +206,44 @@ export async function runImage(reference: string, env: Record<string, string> = 
     },
   };
 }
+
+/** An image pulled and unpacked once, from which containers start read-only (several at a time). */
+export interface UnpackedImage {
+  readonly dir: string;
+  /** The runtime config umoci wrote: process args, env, cwd. */
+  readonly config: { process: { args: string[]; env: string[]; cwd: string } } & Record<string, unknown>;
+  remove(): void;
+}
+
+export function unpackImage(reference: string): UnpackedImage {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sgpu-image-'));
+  run('skopeo', ['copy', '--src-tls-verify=false', `docker://${reference}`, `oci:${path.join(dir, 'oci')}:img`]);
+  run('umoci', ['unpack', '--image', `${path.join(dir, 'oci')}:img`, path.join(dir, 'bundle')]);
+  const config = JSON.parse(fs.readFileSync(path.join(dir, 'bundle', 'config.json'), 'utf8')) as UnpackedImage['config'];
+  return { dir, config, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * Starts one container of an unpacked image with runc — read-only root, a private /tmp, the host's
+ * network (so 127.0.0.1 services are reachable) — with extra environment; returns the runc process.
+ */
+export function runContainer(image: UnpackedImage, id: string, env: Readonly<Record<string, string>>): ChildProcess {
+  const bundle = fs.mkdtempSync(path.join(image.dir, 'run-'));
+  const config = JSON.parse(JSON.stringify(image.config)) as UnpackedImage['config'] & {
+    root: { path: string; readonly: boolean };
+    mounts: Array<Record<string, unknown>>;
+    linux: { namespaces: Array<{ type: string }> };
+  };
+  config.root = { path: path.join(image.dir, 'bundle', 'rootfs'), readonly: true };
+  config.process = { ...config.process, terminal: false, env: [...config.process.env.filter((e) => !(e.split('=')[0] in env)), ...Object.entries(env).map(([k, v]) => `${k}=${v}`)] } as typeof config.process;
+  config.mounts = [...config.mounts, { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777'] }];
+  config.linux.namespaces = config.linux.namespaces.filter((ns) => ns.type !== 'network');
+  fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(config));
+  const child = spawn('runc', ['run', '--bundle', bundle, id], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.once('exit', () => {
+    spawnSync('runc', ['delete', '--force', id]);
+    fs.rmSync(bundle, { recursive: true, force: true });
+  });
+  return child;
+}
+
