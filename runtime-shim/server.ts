@@ -57,11 +57,39 @@ interface SpawnedCall {
 /** How often deadlines are checked: a call times out at most this late. */
 const DEADLINE_SWEEP_MS = 20;
 
-interface RunningCall {
+/** A call in a handler: its context, and its deadline for the sweeper. */
+class CallContext implements Context {
   readonly deadline: number;
-  readonly timeoutMs: number;
-  controller: AbortController | undefined;
-  expire: () => void;
+  controller: AbortController | undefined = undefined;
+  reject: ((error: unknown) => void) | undefined = undefined;
+
+  constructor(
+    readonly functionName: string,
+    readonly callId: string,
+    readonly weights: { readonly path: string },
+    private readonly logLine: (line: string) => void,
+    readonly timeoutMs: number,
+  ) {
+    this.deadline = Date.now() + timeoutMs;
+  }
+
+  /** Made on first use: most handlers never look, and an AbortController per call is not free. */
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (Date.now() >= this.deadline) this.controller.abort(new Error('deadline passed'));
+    }
+    return this.controller.signal;
+  }
+
+  log(message: string): void {
+    this.logLine(`${this.callId}: ${message}`);
+  }
+
+  expire(): void {
+    this.controller?.abort(new Error('deadline passed'));
+    this.reject?.(new CallFailure({ type: 'Timeout', message: `the call ran past its deadline of ${this.timeoutMs} ms` }));
+  }
 }
 
 const SPAWN_RECORD_TTL_MS = 60 * 60 * 1000;
@@ -81,12 +109,14 @@ export class Shim {
   private readonly spawned = new Map<string, SpawnedCall>();
   private readonly idle: Array<() => void> = [];
   /** Calls running a handler, with their deadlines; swept by one timer. */
-  private readonly inHandler = new Set<RunningCall>();
+  private readonly inHandler = new Set<CallContext>();
+  private readonly weights: { readonly path: string };
   private sweeper: NodeJS.Timeout | undefined;
   private readonly log: (line: string) => void;
 
   constructor(private readonly options: ShimOptions) {
     this.log = options.log ?? ((line) => process.stderr.write(`[${options.functionName}] ${line}\n`));
+    this.weights = { path: options.weightsPath };
     this.validate = options.inputSchema ? compileValidator(options.inputSchema) : undefined;
     this.instance = options.fn.instantiate();
     this.server = http.createServer((req, res) => {
@@ -253,23 +283,9 @@ export class Shim {
   private async execute(callId: string, input: unknown, timeoutMs: number): Promise<unknown> {
     const slot = this.acquire();
     if (slot) await slot;
-    const call: RunningCall = { deadline: Date.now() + timeoutMs, timeoutMs, controller: undefined, expire: () => undefined };
+    const call = new CallContext(this.options.functionName, callId, this.weights, this.log, timeoutMs);
     try {
-      const ctx: Context = {
-        functionName: this.options.functionName,
-        callId,
-        // Made on first use: most handlers never look, and an AbortController per call is not free.
-        get signal() {
-          if (!call.controller) {
-            call.controller = new AbortController();
-            if (Date.now() >= call.deadline) call.controller.abort(new Error('deadline passed'));
-          }
-          return call.controller.signal;
-        },
-        weights: { path: this.options.weightsPath },
-        log: (message) => this.log(`${callId}: ${message}`),
-      };
-      return await this.withDeadline(this.instance.invoke(input, ctx), call);
+      return await this.withDeadline(this.instance.invoke(input, call), call);
     } finally {
       this.inHandler.delete(call);
       this.release();
@@ -280,12 +296,9 @@ export class Shim {
    * Settles with the work, or with a Timeout once the call's deadline passes. One sweeping timer serves
    * every call in flight (a timer, a race and a controller per call cost more than the call itself).
    */
-  private withDeadline<T>(work: Promise<T>, call: RunningCall): Promise<T> {
+  private withDeadline<T>(work: Promise<T>, call: CallContext): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      call.expire = () => {
-        call.controller?.abort(new Error('deadline passed'));
-        reject(new CallFailure({ type: 'Timeout', message: `the call ran past its deadline of ${call.timeoutMs} ms` }));
-      };
+      call.reject = reject;
       this.inHandler.add(call);
       if (!this.sweeper) {
         this.sweeper = setInterval(() => this.sweep(), DEADLINE_SWEEP_MS);
