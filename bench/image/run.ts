@@ -93,7 +93,8 @@ async function main(): Promise<void> {
       await registry.sync();
       mark = registry.requests().length;
       started = process.hrtime.bigint();
-      await pushCodeImage({ client: new RegistryClient(registry.host), repository: 'acme/imaged', environmentTag: envTag, artifactDir: path.join(bundleDir, 'app'), spec });
+      // The layer cache the product keeps under .serverless/gpu/_layers (the shim's layer is reused).
+      await pushCodeImage({ client: new RegistryClient(registry.host), repository: 'acme/imaged', environmentTag: envTag, artifactDir: path.join(bundleDir, 'app'), spec, cacheDir: path.join(dir, '.serverless', 'gpu', '_layers') });
       seconds = Number(process.hrtime.bigint() - started) / 1e9;
       product.push({ seconds, ...(await uploadedSince(registry, mark, 'acme/imaged')) });
 

@@ -30,28 +30,28 @@ const LABEL_VALUES = { [LABELS.function]: 'classify', [LABELS.service]: 'svc' };
 describe('codeImageConfig', () => {
   it('appends the code layer to the diff_ids without touching the base config', () => {
     const base = baseConfig(['PATH=/usr/bin']);
-    const result = codeImageConfig(base, { diffId: DIFF }, LABEL_VALUES);
+    const result = codeImageConfig(base, [{ diffId: DIFF }], LABEL_VALUES);
     assert.deepEqual(result.rootfs, { type: 'layers', diff_ids: [BASE_DIFF, DIFF] });
     assert.deepEqual(base.rootfs.diff_ids, [BASE_DIFF]);
     assert.equal(base.history?.length, 1);
   });
 
   it('runs the shim from /app with the manifest, replacing the base entry point and command', () => {
-    const result = codeImageConfig(baseConfig([]), { diffId: DIFF }, LABEL_VALUES);
+    const result = codeImageConfig(baseConfig([]), [{ diffId: DIFF }], LABEL_VALUES);
     assert.deepEqual(result.config?.Entrypoint, ['node', '/app/shim.js', '/app/manifest.json']);
     assert.equal(result.config?.Cmd, null);
     assert.equal(result.config?.WorkingDir, '/app');
   });
 
   it('keeps the base Env and adds PORT=8080 when the base sets no PORT', () => {
-    const env = codeImageConfig(baseConfig(['PATH=/usr/local/nvidia/bin:/usr/bin', 'LANG=C.UTF-8']), { diffId: DIFF }, LABEL_VALUES).config?.Env ?? [];
+    const env = codeImageConfig(baseConfig(['PATH=/usr/local/nvidia/bin:/usr/bin', 'LANG=C.UTF-8']), [{ diffId: DIFF }], LABEL_VALUES).config?.Env ?? [];
     assert.deepEqual(env.slice(0, 2), ['PATH=/usr/local/nvidia/bin:/usr/bin', 'LANG=C.UTF-8']);
     assert.ok(env.includes('PORT=8080'), env.join(' '));
     assert.ok(env.includes('SGPU_MANIFEST=/app/manifest.json'), env.join(' '));
   });
 
   it('keeps the PORT of the base and adds no other', () => {
-    const env = codeImageConfig(baseConfig(['PORT=9000', 'PATH=/usr/bin']), { diffId: DIFF }, LABEL_VALUES).config?.Env ?? [];
+    const env = codeImageConfig(baseConfig(['PORT=9000', 'PATH=/usr/bin']), [{ diffId: DIFF }], LABEL_VALUES).config?.Env ?? [];
     assert.deepEqual(
       env.filter((entry) => entry.startsWith('PORT=')),
       ['PORT=9000'],
@@ -59,7 +59,7 @@ describe('codeImageConfig', () => {
   });
 
   it('sets each env var once, overriding the base value of a var it sets', () => {
-    const env = codeImageConfig(baseConfig(['NODE_OPTIONS=--max-old-space-size=100']), { diffId: DIFF }, LABEL_VALUES).config?.Env ?? [];
+    const env = codeImageConfig(baseConfig(['NODE_OPTIONS=--max-old-space-size=100']), [{ diffId: DIFF }], LABEL_VALUES).config?.Env ?? [];
     assert.deepEqual(
       env.filter((entry) => entry.startsWith('NODE_OPTIONS=')),
       ['NODE_OPTIONS=--enable-source-maps'],
@@ -67,7 +67,7 @@ describe('codeImageConfig', () => {
   });
 
   it('adds the labels to those of the base and a history entry for the code layer', () => {
-    const result = codeImageConfig(baseConfig([]), { diffId: DIFF }, LABEL_VALUES);
+    const result = codeImageConfig(baseConfig([]), [{ diffId: DIFF }], LABEL_VALUES);
     assert.deepEqual(result.config?.Labels, { 'org.opencontainers.image.vendor': 'NVIDIA', ...LABEL_VALUES });
     assert.equal(result.history?.length, 2);
     assert.deepEqual(result.history?.[0], { created_by: 'base step' });
@@ -77,7 +77,7 @@ describe('codeImageConfig', () => {
   });
 
   it('keeps the other fields of the base', () => {
-    const result = codeImageConfig(baseConfig([]), { diffId: DIFF }, LABEL_VALUES);
+    const result = codeImageConfig(baseConfig([]), [{ diffId: DIFF }], LABEL_VALUES);
     assert.equal(result.architecture, 'amd64');
     assert.equal(result.os, 'linux');
     assert.equal(result.created, '2024-05-01T00:00:00Z');
@@ -161,10 +161,11 @@ describe('pushCodeImage', function () {
     const manifest = stored(result);
     assert.equal(manifest.mediaType, MEDIA.ociManifest);
     assert.equal(manifest.config.mediaType, MEDIA.ociConfig);
-    assert.deepEqual(manifest.layers, [
-      { mediaType: MEDIA.ociLayerGzip, ...envLayer },
-      { mediaType: MEDIA.ociLayerGzip, digest: result.layer.digest, size: result.layer.size },
-    ]);
+    assert.equal(manifest.layers.length, 3, 'the environment, the runtime (shim) and the function');
+    assert.deepEqual(manifest.layers[0], { mediaType: MEDIA.ociLayerGzip, ...envLayer });
+    assert.equal(manifest.layers[1].mediaType, MEDIA.ociLayerGzip);
+    assert.notEqual(manifest.layers[1].digest, result.layer.digest);
+    assert.deepEqual(manifest.layers[2], { mediaType: MEDIA.ociLayerGzip, digest: result.layer.digest, size: result.layer.size });
 
     const config = JSON.parse(registry.blobs.get(`${REPO}@${manifest.config.digest}`)!.toString('utf8')) as ReturnType<typeof codeImageConfig>;
     assert.equal(manifest.config.size, registry.blobs.get(`${REPO}@${manifest.config.digest}`)!.length);
@@ -174,15 +175,18 @@ describe('pushCodeImage', function () {
       [LABELS.specHash]: specHash(FUNCTION),
       [LABELS.environment]: 'env-x',
     });
-    assert.equal(config.rootfs.diff_ids.length, 2);
-    assert.equal(config.rootfs.diff_ids[1], result.layer.diffId);
+    assert.equal(config.rootfs.diff_ids.length, 3, 'the environment, the runtime and the function');
+    assert.equal(config.rootfs.diff_ids[2], result.layer.diffId);
     assert.deepEqual(config.config?.Entrypoint, ['node', '/app/shim.js', '/app/manifest.json']);
 
     const layerBlob = registry.blobs.get(`${REPO}@${result.layer.digest}`)!;
     assert.equal(sha256(zlib.gunzipSync(layerBlob)), result.layer.diffId);
     const tarText = zlib.gunzipSync(layerBlob).toString('latin1');
-    for (const name of ['app/bundle.js', 'app/shim.js', 'app/manifest.json']) assert.ok(tarText.includes(name), name);
+    for (const name of ['app/bundle.js', 'app/manifest.json']) assert.ok(tarText.includes(name), name);
+    assert.ok(!tarText.includes('app/shim.js'), 'the shim goes in its own layer');
     assert.ok(tarText.includes('exports.classify = () => 1;'));
+    const runtimeText = zlib.gunzipSync(registry.blobs.get(`${REPO}@${manifest.layers[1].digest}`)!).toString('latin1');
+    assert.ok(runtimeText.includes('app/shim.js'), 'the runtime layer holds the shim');
   });
 
   it('uploads no blob when the same image is pushed again, and answers the same digest', async () => {
@@ -201,7 +205,7 @@ describe('pushCodeImage', function () {
       [`PUT /v2/${REPO}/manifests/${first.tag}`],
     );
     assert.equal(client.stats.blobsUploaded, 0);
-    assert.equal(client.stats.blobsSkipped, 2);
+    assert.equal(client.stats.blobsSkipped, 3);
   });
 
   it('uploads only the code layer and config after a code change', async () => {
@@ -224,7 +228,7 @@ describe('pushCodeImage', function () {
     assert.equal(manifest.config.mediaType, MEDIA.dockerConfig);
     assert.deepEqual(
       manifest.layers.map((l) => l.mediaType),
-      [MEDIA.dockerLayerGzip, MEDIA.dockerLayerGzip],
+      [MEDIA.dockerLayerGzip, MEDIA.dockerLayerGzip, MEDIA.dockerLayerGzip],
     );
   });
 

@@ -98,7 +98,8 @@ export async function buildImages(
       io.info(`${spec.name}: environment ${environment.tag} ${environment.built ? 'built and pushed' : 'cached in the registry (not rebuilt)'}`);
       progress.update(`${spec.name}: code layer`);
       const before = { ...registryClient.stats };
-      const image = await pushCodeImage({ client: registryClient, repository, environmentTag: environment.tag, artifactDir: request.artifactDir, spec }).catch(
+      const cacheDir = path.join(path.dirname(request.artifactDir), '_layers');
+      const image = await pushCodeImage({ client: registryClient, repository, environmentTag: environment.tag, artifactDir: request.artifactDir, spec, cacheDir }).catch(
         (error: unknown) => {
           throw asBuildError(error);
         },
