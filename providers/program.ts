@@ -7,6 +7,7 @@
  * Each target's Pulumi package is loaded only when a function uses that target.
  */
 import * as pulumi from '@pulumi/pulumi';
+import type { ProviderConfig } from '../plugin/config';
 import type { FunctionSpec } from '../plugin/spec';
 import { resourceName } from './pulumi/args';
 
@@ -20,16 +21,10 @@ export interface ProgramInput {
   readonly service: string;
   readonly stage: string;
   readonly registry?: string;
-  readonly gcp?: { readonly project?: string; readonly region?: string; readonly gpuZonalRedundancyDisabled?: boolean };
-  readonly gke?: { readonly cluster?: string; readonly createCluster?: boolean; readonly location?: string; readonly namespace?: string; readonly gateway?: string };
-  readonly aws?: {
-    readonly region?: string;
-    readonly subnets?: readonly string[];
-    readonly securityGroups?: readonly string[];
-    readonly spot?: boolean;
-    readonly maxVcpus?: number;
-    readonly callBucket?: string;
-  };
+  /** The provider settings of serverless.yml, as plugin/config.ts reads them. */
+  readonly gcp?: ProviderConfig['gcp'];
+  readonly gke?: ProviderConfig['gke'];
+  readonly aws?: ProviderConfig['aws'];
   readonly weightsBucket?: string;
   readonly functions: readonly ProgramFunction[];
 }

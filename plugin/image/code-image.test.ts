@@ -6,6 +6,7 @@ import zlib from 'node:zlib';
 import { MEDIA, RegistryClient, sha256, type ImageManifest } from '../../providers/registry/client';
 import { FakeRegistry } from '../../providers/registry/fake-registry';
 import type { FunctionSpec } from '../spec';
+import { specFixture } from '../spec-fixture';
 import { LABELS, codeImageConfig, pushCodeImage, specHash } from './code-image';
 import { buildLayer } from './layer';
 
@@ -85,26 +86,14 @@ describe('codeImageConfig', () => {
   });
 });
 
-const FUNCTION: FunctionSpec = {
+const FUNCTION: FunctionSpec = specFixture({
   name: 'classify',
   service: 'svc',
-  stage: 'dev',
   file: '/svc/src/classify.ts',
   relFile: 'src/classify.ts',
   exportName: 'classify',
-  target: 'cloudrun',
-  gpu: { type: 'L4', count: 1 },
-  minInstances: 0,
-  maxInstances: 5,
-  concurrency: 1,
-  timeoutMs: 300_000,
-  retries: 0,
-  env: {},
-  secrets: [],
-  invokers: [],
-  public: false,
   image: { steps: [{ op: 'from', base: 'node:20-slim' }], hash: 'h' },
-};
+});
 
 describe('pushCodeImage', function () {
   this.timeout(10_000);

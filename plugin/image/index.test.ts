@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readServiceConfig, type ServiceConfig } from '../config';
 import { ConfigError } from '../errors';
 import type { FunctionSpec } from '../spec';
+import { specFixture } from '../spec-fixture';
 import { serviceRepository } from './index';
 
 function config(service: string, registry: string | undefined): ServiceConfig {
@@ -15,24 +16,14 @@ function config(service: string, registry: string | undefined): ServiceConfig {
   );
 }
 
-const SPEC: FunctionSpec = {
+const SPEC: FunctionSpec = specFixture({
   name: 'classify',
   service: 'classifier',
-  stage: 'dev',
   file: '/svc/src/classify.ts',
   relFile: 'src/classify.ts',
   exportName: 'classify',
-  target: 'cloudrun',
-  minInstances: 0,
-  maxInstances: 5,
-  concurrency: 1,
-  timeoutMs: 300_000,
-  retries: 0,
-  env: {},
-  secrets: [],
-  invokers: [],
-  public: false,
-};
+  gpu: undefined,
+});
 
 describe('serviceRepository', () => {
   it('splits provider.registry into the host and a repository ending with the service', () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import * as pulumi from '@pulumi/pulumi';
 import type { FunctionSpec } from '../../plugin/spec';
+import { specFixture } from '../../plugin/spec-fixture';
 import { CONTAINER_WEIGHTS_PATH } from '../pulumi/args';
 import { mockPulumi, settle, valueOf, type PulumiMock, type RegisteredResource } from '../pulumi/testing';
 import { BatchEnvironment } from './environment';
@@ -14,30 +15,7 @@ const ACCOUNT = '123456789012';
 
 /** A complete spec: one L4 on batch, defaults for everything else. */
 function spec(overrides: Partial<FunctionSpec> = {}): FunctionSpec {
-  return {
-    name: 'embed',
-    service: 'image-search',
-    stage: 'dev',
-    file: '/srv/image-search/src/embed.ts',
-    relFile: 'src/embed.ts',
-    exportName: 'embed',
-    target: 'batch',
-    gpu: { type: 'L4', count: 1 },
-    cpu: undefined,
-    memoryMiB: undefined,
-    minInstances: 0,
-    maxInstances: 5,
-    concurrency: 1,
-    timeoutMs: 300_000,
-    retries: 0,
-    env: {},
-    secrets: [],
-    image: undefined,
-    weights: undefined,
-    invokers: [],
-    public: false,
-    ...overrides,
-  };
+  return specFixture({ target: 'batch', ...overrides });
 }
 
 describe('batchProblems', () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import * as pulumi from '@pulumi/pulumi';
 import type { FunctionSpec } from '../../plugin/spec';
+import { specFixture } from '../../plugin/spec-fixture';
 import { CONTAINER_PORT, CONTAINER_WEIGHTS_PATH, READINESS_PATH } from '../pulumi/args';
 import { mockPulumi, settle, valueOf, type PulumiMock, type RegisteredResource } from '../pulumi/testing';
 import { CloudRunFunction, cloudRunProblems, serviceAccountId, type CloudRunFunctionArgs } from './function';
@@ -14,30 +15,7 @@ const IMAGE = 'us-central1-docker.pkg.dev/acme/image-search/embed@sha256:' + 'a'
 
 /** A complete spec: an L4 function with defaults for everything else. */
 function spec(overrides: Partial<FunctionSpec> = {}): FunctionSpec {
-  return {
-    name: 'embed',
-    service: 'image-search',
-    stage: 'dev',
-    file: '/srv/image-search/src/embed.ts',
-    relFile: 'src/embed.ts',
-    exportName: 'embed',
-    target: 'cloudrun',
-    gpu: { type: 'L4', count: 1 },
-    cpu: undefined,
-    memoryMiB: undefined,
-    minInstances: 0,
-    maxInstances: 5,
-    concurrency: 1,
-    timeoutMs: 300_000,
-    retries: 0,
-    env: {},
-    secrets: [],
-    image: undefined,
-    weights: undefined,
-    invokers: [],
-    public: false,
-    ...overrides,
-  };
+  return specFixture(overrides);
 }
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- recorded inputs are plain JSON */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import * as pulumi from '@pulumi/pulumi';
 import type { FunctionSpec } from '../../plugin/spec';
+import { specFixture } from '../../plugin/spec-fixture';
 import { mockPulumi, settle, valueOf, type PulumiMock } from '../pulumi/testing';
 import { GkeCluster } from './cluster';
 import { GkeFunction, gkeProblems, type GkeFunctionArgs } from './function';
@@ -14,30 +15,18 @@ const IMAGE = 'us-central1-docker.pkg.dev/acme/sgpu/embed@sha256:' + 'a'.repeat(
 
 /** Every field of a FunctionSpec: an L4 function with weights, a secret and one env var. */
 function fnSpec(overrides: Partial<FunctionSpec> = {}): FunctionSpec {
-  return {
-    name: 'embed',
+  return specFixture({
     service: 'acme-ml',
-    stage: 'dev',
     file: '/srv/acme-ml/src/embed.ts',
-    relFile: 'src/embed.ts',
-    exportName: 'embed',
     target: 'gke',
-    gpu: { type: 'L4', count: 1 },
-    cpu: undefined,
-    memoryMiB: undefined,
-    minInstances: 0,
     maxInstances: 3,
     concurrency: 4,
     timeoutMs: 120_000,
-    retries: 0,
     env: { LOG_LEVEL: 'debug' },
     secrets: ['HF_TOKEN'],
-    image: undefined,
     weights: { prefix: 'bge-small', source: undefined, bucket: 'acme-weights' },
-    invokers: [],
-    public: false,
     ...overrides,
-  };
+  });
 }
 
 /** What the mock monitor was asked to register, beyond the inputs: provider, options, dependencies. */
