@@ -81,9 +81,9 @@ export function imageNpmPackages(spec: FunctionSpec): string[] {
   );
 }
 
-async function build(options: esbuild.BuildOptions, what: string): Promise<void> {
+async function build(options: esbuild.BuildOptions, what: string): Promise<esbuild.BuildResult> {
   try {
-    await esbuild.build({ logLevel: 'silent', ...options });
+    return await esbuild.build({ logLevel: 'silent', ...options });
   } catch (error) {
     const failure = error as esbuild.BuildFailure;
     const messages = failure.errors?.map((e) => `${e.location ? `${e.location.file}:${e.location.line}: ` : ''}${e.text}`);
@@ -92,12 +92,42 @@ async function build(options: esbuild.BuildOptions, what: string): Promise<void>
 }
 
 /** The shim's entry point, bundled once per packaging run and copied beside each function. */
+/** Every input of the last shim bundle with its size and mtime: the bundle is reused while they all match. */
+type ShimInputs = Array<[file: string, size: number, mtimeMs: number]>;
+
+function unchanged(stampFile: string, outFile: string): boolean {
+  try {
+    if (!fs.existsSync(outFile)) return false;
+    const inputs = JSON.parse(fs.readFileSync(stampFile, 'utf8')) as ShimInputs;
+    return inputs.every(([file, size, mtimeMs]) => {
+      const stat = fs.statSync(file, { throwIfNoEntry: false });
+      return stat !== undefined && stat.size === size && stat.mtimeMs === mtimeMs;
+    });
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The shim's entry point bundled once per packaging run and copied beside each function. The bundle
+ * (with the AWS SDK the batch runner uses) takes a few hundred ms, so it is reused across runs while
+ * none of its inputs changed.
+ */
 export async function bundleShim(outFile: string): Promise<void> {
+  const stampFile = `${outFile}.inputs.json`;
+  if (unchanged(stampFile, outFile)) return;
+  const root = path.join(__dirname, '..', '..');
   const entry = path.join(__dirname, '..', 'runtime-shim', 'main.js');
-  await build(
-    { entryPoints: [entry], outfile: outFile, bundle: true, platform: 'node', target: 'node20', format: 'cjs', sourcemap: 'linked' },
+  const result = await build(
+    { entryPoints: [entry], outfile: outFile, absWorkingDir: root, bundle: true, platform: 'node', target: 'node20', format: 'cjs', sourcemap: 'linked', metafile: true },
     'the runtime shim',
   );
+  const inputs: ShimInputs = Object.keys(result.metafile?.inputs ?? {}).map((input) => {
+    const file = path.resolve(root, input);
+    const stat = fs.statSync(file);
+    return [file, stat.size, stat.mtimeMs];
+  });
+  fs.writeFileSync(stampFile, JSON.stringify(inputs));
 }
 
 export async function bundleFunction(
