@@ -1,5 +1,5 @@
 /**
- * The compile pipeline behind `sls package`: discover → specs → contracts → bundles.
+ * The compile pipeline behind `sls package`: discover → specs (and target rules) → contracts → bundles → images.
  * Pure over its inputs except for the files it writes under `.serverless/gpu/`.
  */
 import fs from 'node:fs';
