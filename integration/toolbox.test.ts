@@ -62,6 +62,17 @@ describe('integration/fixtures/toolbox on the local target', function () {
     assert.deepEqual([...out.reversed], [255, 3, 2, 1]);
   });
 
+  it('sends an input larger than a request body through the payload store, and the output back the same way', async () => {
+    // 9 M floats: 36 MB of data, 48 MB as JSON — past the shim's 32 MiB body limit, so only the store can carry it.
+    const values = new Float32Array(9_000_000).map((_, i) => i % 1000);
+    const out = await client.vectors.remote({ values, raw: new Uint8Array([9, 8, 7]) });
+    assert.equal(out.scaled.length, values.length);
+    assert.equal(out.scaled[1234], 2 * 234);
+    assert.deepEqual([...out.reversed], [7, 8, 9]);
+    const payloads = path.join(dir, '.serverless-gpu', 'local', 'local', 'payloads', 'vectors');
+    assert.ok(fs.existsSync(payloads), 'the local payload store was used');
+  });
+
   it('drains a shim process on SIGTERM: calls in flight answer, new calls are refused, exit 0', async () => {
     const { child, port, log } = await startShim(path.join(dir, '.serverless', 'gpu', 'sleepy'));
     const sleepy = client.sleepy.with({ endpoint: `http://127.0.0.1:${port}`, timeoutMs: 20_000 });

@@ -36,6 +36,8 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     concurrency: Number(process.env.SGPU_CONCURRENCY ?? manifest.concurrency),
     timeoutMs: Number(process.env.SGPU_TIMEOUT_MS ?? manifest.timeoutMs),
     weightsPath: process.env.SGPU_WEIGHTS_PATH ?? manifest.weightsPath,
+    payloadStore: process.env.SGPU_PAYLOAD_STORE || undefined,
+    inlineLimitBytes: Number(process.env.SGPU_INLINE_LIMIT) || undefined,
   });
   const host = process.env.HOST ?? '0.0.0.0';
   const port = await shim.listen(Number(process.env.PORT ?? 8080), host);

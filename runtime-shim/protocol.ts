@@ -12,6 +12,10 @@
  * Any failure answers `{ v, kind: "error", error: { type, message, path?, stack? } }` with the HTTP status
  * given by STATUS_OF below, so a plain HTTP client and a load balancer see the right class of failure.
  *
+ * An input or output too large for a request body travels through the function's payload store (see
+ * payload-store.ts): the request then carries `inputRef` (the URL of the encoded input) instead of
+ * `input`, and the result `outputRef` instead of `output`.
+ *
  * Values are JSON, except binary data: a Uint8Array or a Float32Array (or another typed array listed in
  * TYPED_ARRAYS) travels as `{ "$typed": "Float32Array", "base64": "..." }` and is rebuilt on the other side,
  * so handlers and callers see the same typed arrays they sent.
@@ -62,14 +66,16 @@ export interface WireError {
 export interface CallRequest {
   readonly v: typeof PROTOCOL_VERSION;
   readonly kind: 'call';
-  readonly input: unknown;
+  readonly input?: unknown;
+  /** Instead of `input`: where the encoded input was written. */
+  readonly inputRef?: string;
   readonly timeoutMs?: number;
 }
 
 export type CallStatus = 'running' | 'succeeded' | 'failed';
 
 export type Reply =
-  | { readonly v: number; readonly kind: 'result'; readonly output: unknown }
+  | { readonly v: number; readonly kind: 'result'; readonly output?: unknown; readonly outputRef?: string }
   | { readonly v: number; readonly kind: 'spawned'; readonly id: string }
   | {
       readonly v: number;

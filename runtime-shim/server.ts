@@ -22,6 +22,7 @@ import {
 } from './protocol';
 import type { Context, GpuFunction, SetupContext } from './types';
 import { compileValidator, type Validator } from './validate';
+import { DEFAULT_INLINE_LIMIT_BYTES, isUnder, payloadUrl, readPayload, writePayload } from './payload-store';
 
 export interface ShimOptions {
   readonly functionName: string;
@@ -38,6 +39,10 @@ export interface ShimOptions {
   readonly weightsPath: string;
   /** Largest request body accepted, in bytes; default 32 MiB. */
   readonly maxBodyBytes?: number;
+  /** Where large inputs are read from and large outputs written (a payload-store URL base). */
+  readonly payloadStore?: string;
+  /** Outputs whose JSON is larger go to the payload store (when there is one); default 8 MiB. */
+  readonly inlineLimitBytes?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -222,7 +227,7 @@ export class Shim {
     let input: unknown;
     let timeoutMs: number;
     try {
-      ({ input, timeoutMs } = this.parseCall(body));
+      ({ input, timeoutMs } = await this.parseCall(body));
     } catch (error) {
       this.fail(res, error instanceof CallFailure ? error.wire : { type: 'BadRequest', message: String(error) });
       return;
@@ -238,16 +243,35 @@ export class Shim {
       );
       return;
     }
+    const callId = randomUUID();
     try {
-      const output = await this.execute(randomUUID(), input, timeoutMs);
-      this.send(res, 200, { v: PROTOCOL_VERSION, kind: 'result', output });
+      const output = await this.execute(callId, input, timeoutMs);
+      await this.sendResult(res, callId, output);
     } catch (error) {
       this.fail(res, toWire(error));
     }
   }
 
+  /** Answers a result, through the payload store when it is too large for a response body. */
+  private async sendResult(res: http.ServerResponse, callId: string, output: unknown): Promise<void> {
+    const store = this.options.payloadStore;
+    if (!store) {
+      this.send(res, 200, { v: PROTOCOL_VERSION, kind: 'result', output });
+      return;
+    }
+    const encoded = encodeInput(output);
+    const body = JSON.stringify({ v: PROTOCOL_VERSION, kind: 'result', output: encoded });
+    if (body.length <= (this.options.inlineLimitBytes ?? DEFAULT_INLINE_LIMIT_BYTES)) {
+      this.sendBody(res, 200, body);
+      return;
+    }
+    const outputRef = payloadUrl(store, `${callId}/output.json`);
+    await writePayload(outputRef, JSON.stringify(encoded) ?? 'null');
+    this.send(res, 200, { v: PROTOCOL_VERSION, kind: 'result', outputRef });
+  }
+
   /** Checks the envelope, readiness and the input; returns the decoded input and the call's deadline. */
-  private parseCall(body: string): { input: unknown; timeoutMs: number } {
+  private async parseCall(body: string): Promise<{ input: unknown; timeoutMs: number }> {
     if (this.draining) throw new CallFailure({ type: 'ShuttingDown', message: 'the container is shutting down' });
     if (!this.isReady) {
       throw new CallFailure({
@@ -255,7 +279,7 @@ export class Shim {
         message: this.setupError ? `setup failed: ${this.setupError.message}` : 'setup has not finished',
       });
     }
-    let envelope: { v?: unknown; kind?: unknown; input?: unknown; timeoutMs?: unknown };
+    let envelope: { v?: unknown; kind?: unknown; input?: unknown; inputRef?: unknown; timeoutMs?: unknown };
     try {
       envelope = JSON.parse(body) as typeof envelope;
     } catch {
@@ -270,14 +294,33 @@ export class Shim {
         message: `protocol version ${String(envelope.v)} is not served here (this shim speaks ${PROTOCOL_VERSION})`,
       });
     }
+    let raw = envelope.input;
+    let text = body;
+    if (typeof envelope.inputRef === 'string') {
+      ({ raw, text } = await this.readInputRef(envelope.inputRef));
+    }
     // Most inputs hold no typed array: a substring test spares walking them.
-    const input = body.includes('"$typed"') && containsTypedTag(envelope.input) ? decodeValue(envelope.input) : envelope.input;
+    const input = text.includes('"$typed"') && containsTypedTag(raw) ? decodeValue(raw) : raw;
     const failure = this.validate?.(input);
     if (failure) throw new CallFailure({ type: 'ValidationError', message: failure.message, path: failure.path });
     const requested = envelope.timeoutMs;
     const timeoutMs =
       typeof requested === 'number' && requested > 0 ? Math.min(this.options.timeoutMs, requested) : this.options.timeoutMs;
     return { input, timeoutMs };
+  }
+
+  /** A large input, from this function's payload store only. */
+  private async readInputRef(inputRef: string): Promise<{ raw: unknown; text: string }> {
+    const store = this.options.payloadStore;
+    if (!store || !isUnder(inputRef, store)) {
+      throw new CallFailure({ type: 'BadRequest', message: `inputRef ${inputRef} is not in this function's payload store${store ? ` (${store})` : ' (it has none)'}` });
+    }
+    try {
+      const text = await readPayload(inputRef);
+      return { raw: JSON.parse(text) as unknown, text };
+    } catch (error) {
+      throw new CallFailure({ type: 'BadRequest', message: `cannot read the input at ${inputRef}: ${(error as Error).message}` });
+    }
   }
 
   private async execute(callId: string, input: unknown, timeoutMs: number): Promise<unknown> {
@@ -399,7 +442,10 @@ export class Shim {
         : reply.kind === 'status'
           ? { ...reply, output: encodeInput(reply.output) }
           : reply;
-    const body = JSON.stringify(payload);
+    this.sendBody(res, status, JSON.stringify(payload));
+  }
+
+  private sendBody(res: http.ServerResponse, status: number, body: string): void {
     const headers: http.OutgoingHttpHeaders = {
       'content-type': 'application/json',
       'content-length': Buffer.byteLength(body),

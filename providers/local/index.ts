@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { ProviderError } from '../../plugin/errors';
 import type { ServiceConfig } from '../../plugin/config';
 import type { FunctionSpec } from '../../plugin/spec';
@@ -33,6 +34,11 @@ interface LocalState {
 
 const READY_TIMEOUT_MS = 120_000;
 const STOP_TIMEOUT_MS = 20_000;
+
+/** Large inputs and outputs of a local function go through a folder beside its state. */
+export function payloadStoreOf(config: ServiceConfig, functionName: string): string {
+  return `${pathToFileURL(path.join(stateDir(config), 'payloads', functionName)).href}/`;
+}
 
 export function stateDir(config: ServiceConfig): string {
   return path.join(config.serviceDir, '.serverless-gpu', 'local', config.stage);
@@ -151,7 +157,7 @@ async function startFunction(config: ServiceConfig, spec: FunctionSpec, artifact
     manifest: manifestFile,
     host: config.local.host,
     ports,
-    env: { ...spec.env, SGPU_STAGE: config.stage },
+    env: { ...spec.env, SGPU_STAGE: config.stage, SGPU_PAYLOAD_STORE: payloadStoreOf(config, spec.name) },
   };
   const planFile = path.join(dir, `${spec.name}.plan.json`);
   fs.writeFileSync(planFile, JSON.stringify(plan, null, 2));
@@ -200,7 +206,7 @@ export const localProvider: Provider = {
       progress.remove();
     }
     const deployed: Record<string, DeployedFunction> = {};
-    for (const [name, fn] of Object.entries(state.functions)) deployed[name] = { target: 'local', endpoints: fn.endpoints };
+    for (const [name, fn] of Object.entries(state.functions)) deployed[name] = { target: 'local', endpoints: fn.endpoints, payloadStore: payloadStoreOf(config, name) };
     return { functions: deployed };
   },
 
@@ -208,7 +214,7 @@ export const localProvider: Provider = {
     const state = readState(config);
     if (!state) return undefined;
     const functions: Record<string, DeployedFunction> = {};
-    for (const [name, fn] of Object.entries(state.functions)) functions[name] = { target: 'local', endpoints: fn.endpoints };
+    for (const [name, fn] of Object.entries(state.functions)) functions[name] = { target: 'local', endpoints: fn.endpoints, payloadStore: payloadStoreOf(config, name) };
     return { functions };
   },
 

@@ -4,6 +4,8 @@
  */
 import { PATHS, PROTOCOL_VERSION, decodeOutput, encodeInput, type CallStatus, type Reply, type WireError } from '../protocol';
 import { RemoteError } from './errors';
+import { randomUUID } from 'node:crypto';
+import { DEFAULT_INLINE_LIMIT_BYTES, deletePayload, payloadUrl, readPayload, writePayload } from '../payload-store';
 import type { CallOptions, SpawnedStatus, Transport } from './transport';
 
 /** Adds headers (e.g. an ID token) to each request. */
@@ -17,6 +19,10 @@ export interface HttpTransportOptions {
   readonly timeoutMs?: number;
   /** Longest single backoff between retries; default 2 s. */
   readonly maxBackoffMs?: number;
+  /** Where inputs and outputs too large for a request body go (a payload-store URL base). */
+  readonly payloadStore?: string;
+  /** Encoded requests larger than this go through the payload store; default 8 MiB. */
+  readonly inlineLimitBytes?: number;
 }
 
 const RETRYABLE = new Set(['NotReady', 'ShuttingDown', 'Overloaded', 'Unreachable']);
@@ -49,7 +55,11 @@ export class HttpTransport implements Transport {
   async call(input: unknown, options: CallOptions = {}): Promise<unknown> {
     const reply = await this.send(PATHS.call, input, options);
     if (reply.kind !== 'result') throw this.unexpected(reply);
-    return decodeOutput(reply.output);
+    if (reply.outputRef === undefined) return decodeOutput(reply.output);
+    // A large output waits in the payload store.
+    const output = JSON.parse(await readPayload(reply.outputRef)) as unknown;
+    void deletePayload(reply.outputRef);
+    return decodeOutput(output);
   }
 
   async spawn(input: unknown, options: CallOptions = {}): Promise<string> {
@@ -85,7 +95,23 @@ export class HttpTransport implements Transport {
   private async sendTo(path: string, input: unknown, options: CallOptions): Promise<{ reply: Reply; endpoint: string }> {
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
     const deadline = Date.now() + timeoutMs;
-    const body = JSON.stringify({ v: PROTOCOL_VERSION, kind: 'call', input: encodeInput(input), timeoutMs });
+    let body = JSON.stringify({ v: PROTOCOL_VERSION, kind: 'call', input: encodeInput(input), timeoutMs });
+    let inputRef: string | undefined;
+    const store = this.options.payloadStore;
+    if (store && body.length > (this.options.inlineLimitBytes ?? DEFAULT_INLINE_LIMIT_BYTES)) {
+      // Too large for a request body: the input goes to the payload store and the request names it.
+      inputRef = payloadUrl(store, `${randomUUID()}/input.json`);
+      await writePayload(inputRef, JSON.stringify(encodeInput(input)));
+      body = JSON.stringify({ v: PROTOCOL_VERSION, kind: 'call', inputRef, timeoutMs });
+    }
+    try {
+      return await this.sendBody(path, body, deadline);
+    } finally {
+      if (inputRef) void deletePayload(inputRef);
+    }
+  }
+
+  private async sendBody(path: string, body: string, deadline: number): Promise<{ reply: Reply; endpoint: string }> {
     for (let attempt = 0; ; attempt += 1) {
       const endpoint = this.options.endpoints[this.next++ % this.options.endpoints.length];
       let failure: RemoteError;

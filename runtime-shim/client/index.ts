@@ -24,6 +24,8 @@ export interface DeployedFunction {
   readonly target: 'local' | 'cloudrun' | 'gke' | 'batch';
   /** Base URLs of the function's endpoints (HTTP targets). */
   readonly endpoints: readonly string[];
+  /** Where inputs and outputs too large for a request body travel (a payload-store URL base). */
+  readonly payloadStore?: string;
   /** How calls authenticate: a Google ID token for the endpoint's audience (Cloud Run). */
   readonly auth?: 'google-id-token';
   /** Where Batch jobs go and where their inputs and outputs live. */
@@ -105,6 +107,7 @@ function transportFor(deployment: Deployment, name: string, options: BindOptions
     endpoints: override ?? deployed.endpoints,
     timeoutMs: options.timeoutMs,
     headers: deployed.auth === 'google-id-token' ? googleIdTokenHeaders({ functionName: name }) : undefined,
+    payloadStore: deployed.payloadStore,
   });
 }
 
