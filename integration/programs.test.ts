@@ -72,6 +72,12 @@ const EXAMPLES: Array<{ name: string; config: Record<string, string>; check: (pl
       assert.deepEqual([reader.inputs.bucket, reader.inputs.role], ['acme-models', 'roles/storage.objectViewer']);
       assert.equal(plan.resources.filter((r) => r.type === 'gcp:cloudrunv2/serviceIamMember:ServiceIamMember').length, 0, 'no invoker named, none bound');
       assert.ok(!members(plan).includes('allUsers'), 'never public by default');
+      const payloads = only(plan, 'gcp:storage/bucket:Bucket').inputs as Json;
+      assert.deepEqual(payloads.lifecycleRules, [{ action: { type: 'Delete' }, condition: { age: 1 } }], 'payloads expire after a day');
+      const payloadAccess = plan.resources.find((r) => r.name === 'classify-payloads')!.inputs;
+      assert.equal(payloadAccess.role, 'roles/storage.objectUser');
+      const envs = Object.fromEntries((service.template.containers[0].envs as Array<{ name: string; value: string }>).map((e) => [e.name, e.value]));
+      assert.match(envs.SGPU_PAYLOAD_STORE, /^gs:\/\/.+\/classify\/$/, 'large inputs and outputs go through the payload bucket');
 
       const job = only(plan, 'aws:batch/jobDefinition:JobDefinition').inputs as Json;
       const container = JSON.parse(job.containerProperties as string) as Json;
@@ -125,6 +131,7 @@ const EXAMPLES: Array<{ name: string; config: Record<string, string>; check: (pl
       assert.deepEqual([hpa.spec.minReplicas, hpa.spec.maxReplicas], [1, 8]);
       const env = Object.fromEntries((pod.containers[0].env as Array<{ name: string; value: string }>).map((e) => [e.name, e.value]));
       assert.equal(env.SGPU_CONCURRENCY, '16');
+      assert.match(env.SGPU_PAYLOAD_STORE, /^gs:\/\/.+\/embed\/$/);
       assert.match(members(plan).find((m) => m.startsWith('principal://'))!, /subject\/ns\/embeddings\/sa\//, 'Workload Identity for the pod');
     },
   },

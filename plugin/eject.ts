@@ -51,6 +51,14 @@ export function renderIndex(input: ProgramInput): string {
     imports.add('ArtifactRegistry');
     body.push(`new ArtifactRegistry(${json(resourceName([input.service, 'images']))}, ${json(ar)});`, '');
   }
+  if (has('cloudrun') || has('gke')) {
+    imports.add('PayloadBucket');
+    body.push(
+      `/** Large inputs and outputs of the Google Cloud functions travel through this bucket. */`,
+      `const payloads = new PayloadBucket(${json(resourceName([input.service, input.stage, 'payloads']))}, { project: ${json(input.gcp?.project)}, region: ${json(input.gcp?.region)} });`,
+      '',
+    );
+  }
   for (const { spec, image } of input.functions.filter((f) => f.spec.target === 'cloudrun')) {
     imports.add('CloudRunFunction');
     const id = identifier(spec.name);
@@ -62,11 +70,12 @@ export function renderIndex(input: ProgramInput): string {
       `  region: ${json(input.gcp?.region)},`,
       ...(input.weightsBucket ? [`  weightsBucket: ${json(input.weightsBucket)},`] : []),
       ...(input.gcp?.gpuZonalRedundancyDisabled !== undefined ? [`  gpuZonalRedundancyDisabled: ${json(input.gcp.gpuZonalRedundancyDisabled)},`] : []),
+      `  payloadBucket: payloads.bucketName,`,
       `});`,
       '',
     );
     exports.push(
-      `  ${json(spec.name)}: { target: 'cloudrun', url: ${id}.url, serviceName: ${id}.serviceName, region: ${json(input.gcp?.region)}, project: ${json(input.gcp?.project)} },`,
+      `  ${json(spec.name)}: { target: 'cloudrun', url: ${id}.url, serviceName: ${id}.serviceName, region: ${json(input.gcp?.region)}, project: ${json(input.gcp?.project)}, payloadStore: ${id}.payloadStore },`,
     );
   }
   if (has('gke')) {
@@ -95,11 +104,12 @@ export function renderIndex(input: ProgramInput): string {
         `  cluster,`,
         `  namespace: namespace.metadata.name,`,
         ...(input.weightsBucket ? [`  weightsBucket: ${json(input.weightsBucket)},`] : []),
+        `  payloadBucket: payloads.bucketName,`,
         `});`,
         '',
       );
       exports.push(
-        `  ${json(spec.name)}: { target: 'gke', address: ${id}.address, serviceName: ${id}.serviceName, namespace: ${id}.namespace${input.gke?.gateway ? `, gateway: ${json(input.gke.gateway)}` : ''} },`,
+        `  ${json(spec.name)}: { target: 'gke', address: ${id}.address, serviceName: ${id}.serviceName, namespace: ${id}.namespace${input.gke?.gateway ? `, gateway: ${json(input.gke.gateway)}` : ''}, payloadStore: ${id}.payloadStore },`,
       );
     }
   }

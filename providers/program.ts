@@ -31,8 +31,22 @@ export interface ProgramInput {
 
 /** What the stack exports per function; the client generator reads it. */
 export type FunctionOutputs =
-  | { target: 'cloudrun'; url: pulumi.Output<string>; serviceName: pulumi.Output<string>; region: string; project: string }
-  | { target: 'gke'; address: pulumi.Output<string>; serviceName: pulumi.Output<string>; namespace: pulumi.Output<string>; gateway?: string }
+  | {
+      target: 'cloudrun';
+      url: pulumi.Output<string>;
+      serviceName: pulumi.Output<string>;
+      region: string;
+      project: string;
+      payloadStore: pulumi.Output<string | undefined>;
+    }
+  | {
+      target: 'gke';
+      address: pulumi.Output<string>;
+      serviceName: pulumi.Output<string>;
+      namespace: pulumi.Output<string>;
+      gateway?: string;
+      payloadStore: pulumi.Output<string | undefined>;
+    }
   | {
       target: 'batch';
       jobQueueArn: pulumi.Output<string>;
@@ -65,12 +79,17 @@ export async function declareService(input: ProgramInput): Promise<ProgramOutput
   const gke = byTarget('gke');
   const batch = byTarget('batch');
 
+  let payloadBucket: pulumi.Output<string> | undefined;
   if (cloudrun.length > 0 || gke.length > 0) {
     const ar = artifactRegistryOf(input.registry);
     if (ar) {
       const { ArtifactRegistry } = await import('./cloudrun/registry');
       new ArtifactRegistry(resourceName([input.service, 'images']), ar);
     }
+    const { PayloadBucket } = await import('./cloudrun/payloads');
+    const project = required(input.gcp?.project, 'provider.gcp.project', 'functions on Google Cloud need a project');
+    const region = required(input.gcp?.region, 'provider.gcp.region', 'functions on Google Cloud need a region');
+    payloadBucket = new PayloadBucket(resourceName([input.service, input.stage, 'payloads']), { project, region }).bucketName;
   }
 
   if (cloudrun.length > 0) {
@@ -85,8 +104,9 @@ export async function declareService(input: ProgramInput): Promise<ProgramOutput
         region,
         weightsBucket: input.weightsBucket,
         gpuZonalRedundancyDisabled: input.gcp?.gpuZonalRedundancyDisabled,
+        payloadBucket,
       });
-      outputs.functions[spec.name] = { target: 'cloudrun', url: fn.url, serviceName: fn.serviceName, region, project };
+      outputs.functions[spec.name] = { target: 'cloudrun', url: fn.url, serviceName: fn.serviceName, region, project, payloadStore: fn.payloadStore };
     }
   }
 
@@ -108,8 +128,15 @@ export async function declareService(input: ProgramInput): Promise<ProgramOutput
       { provider: cluster.provider },
     );
     for (const { spec, image } of gke) {
-      const fn = new GkeFunction(spec.name, { spec, image, cluster, namespace: namespace.metadata.name, weightsBucket: input.weightsBucket });
-      outputs.functions[spec.name] = { target: 'gke', address: fn.address, serviceName: fn.serviceName, namespace: fn.namespace, gateway: input.gke?.gateway };
+      const fn = new GkeFunction(spec.name, { spec, image, cluster, namespace: namespace.metadata.name, weightsBucket: input.weightsBucket, payloadBucket });
+      outputs.functions[spec.name] = {
+        target: 'gke',
+        address: fn.address,
+        serviceName: fn.serviceName,
+        namespace: fn.namespace,
+        gateway: input.gke?.gateway,
+        payloadStore: fn.payloadStore,
+      };
     }
   }
 

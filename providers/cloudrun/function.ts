@@ -30,6 +30,8 @@ export interface CloudRunFunctionArgs extends FunctionArgs {
   readonly weightsBucket?: string;
   /** `true` for cheaper, best-effort GPU capacity without zonal redundancy (its own quota). Defaults to `false`. */
   readonly gpuZonalRedundancyDisabled?: boolean;
+  /** The bucket large inputs and outputs travel through (see runtime-shim/payload-store.ts); the function may read and write `<function>/` in it. */
+  readonly payloadBucket?: pulumi.Input<string>;
 }
 
 
@@ -47,9 +49,10 @@ function checkArgs(args: CloudRunFunctionArgs): string | undefined {
   return args.spec.weights ? weightsBucket : undefined;
 }
 
-/** Plain env and secrets (by reference, never their values), sorted by name. */
-function containerEnvs(spec: FunctionSpec): gcp.types.input.cloudrunv2.ServiceTemplateContainerEnv[] {
-  const plain = Object.entries(spec.env).map(([name, value]) => ({ name, value }));
+/** Plain env, the payload store and secrets (by reference, never their values), sorted by name. */
+function containerEnvs(spec: FunctionSpec, payloadStore: pulumi.Input<string> | undefined): gcp.types.input.cloudrunv2.ServiceTemplateContainerEnv[] {
+  const plain: gcp.types.input.cloudrunv2.ServiceTemplateContainerEnv[] = Object.entries(spec.env).map(([name, value]) => ({ name, value }));
+  if (payloadStore) plain.push({ name: 'SGPU_PAYLOAD_STORE', value: payloadStore });
   const secrets = spec.secrets.map((secret) => ({ name: secret, valueSource: { secretKeyRef: { secret, version: 'latest' } } }));
   return [...plain, ...secrets].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
@@ -66,12 +69,12 @@ function containerResources(spec: FunctionSpec): gcp.types.input.cloudrunv2.Serv
   return { limits, cpuIdle: !spec.gpu, startupCpuBoost: true };
 }
 
-function container(spec: FunctionSpec, image: string): gcp.types.input.cloudrunv2.ServiceTemplateContainer {
+function container(spec: FunctionSpec, image: string, payloadStore: pulumi.Input<string> | undefined): gcp.types.input.cloudrunv2.ServiceTemplateContainer {
   const httpGet = { path: READINESS_PATH, port: CONTAINER_PORT };
   return {
     image,
     ports: { containerPort: CONTAINER_PORT, name: 'http1' },
-    envs: containerEnvs(spec),
+    envs: containerEnvs(spec, payloadStore),
     resources: containerResources(spec),
     startupProbe: { httpGet, ...STARTUP_PROBE },
     livenessProbe: { httpGet, periodSeconds: LIVENESS_PERIOD_SECONDS },
@@ -86,7 +89,12 @@ function weightsVolume(bucket: string, prefix: string): gcp.types.input.cloudrun
   return { name: WEIGHTS_VOLUME, gcs: { bucket, readOnly: true, mountOptions } };
 }
 
-function template(args: CloudRunFunctionArgs, serviceAccount: pulumi.Input<string>, weightsBucket: string | undefined): gcp.types.input.cloudrunv2.ServiceTemplate {
+function template(
+  args: CloudRunFunctionArgs,
+  serviceAccount: pulumi.Input<string>,
+  weightsBucket: string | undefined,
+  payloadStore: pulumi.Input<string> | undefined,
+): gcp.types.input.cloudrunv2.ServiceTemplate {
   const { spec } = args;
   const gpu = spec.gpu && CLOUD_RUN_GPUS[spec.gpu.type];
   return {
@@ -97,7 +105,7 @@ function template(args: CloudRunFunctionArgs, serviceAccount: pulumi.Input<strin
     timeout: `${timeoutSeconds(spec)}s`,
     nodeSelector: gpu ? { accelerator: gpu.accelerator } : undefined,
     gpuZonalRedundancyDisabled: gpu ? (args.gpuZonalRedundancyDisabled ?? false) : undefined,
-    containers: [container(spec, args.image)],
+    containers: [container(spec, args.image, payloadStore)],
     volumes: weightsBucket && spec.weights ? [weightsVolume(weightsBucket, weightsMountDir(spec.weights))] : undefined,
   };
 }
@@ -109,6 +117,8 @@ export class CloudRunFunction extends pulumi.ComponentResource {
   public readonly serviceName: pulumi.Output<string>;
   /** The email of the service account the function runs as. */
   public readonly serviceAccountEmail: pulumi.Output<string>;
+  /** Where its large inputs and outputs travel (`gs://<bucket>/<function>/`), when it has a payload bucket. */
+  public readonly payloadStore: pulumi.Output<string | undefined>;
 
   constructor(name: string, args: CloudRunFunctionArgs, opts?: pulumi.ComponentResourceOptions) {
     const weightsBucket = checkArgs(args);
@@ -127,6 +137,16 @@ export class CloudRunFunction extends pulumi.ComponentResource {
         new gcp.storage.BucketIAMMember(
           `${name}-weights-reader`,
           { bucket: weightsBucket, role: 'roles/storage.objectViewer', member: account.member },
+          { parent: this },
+        ),
+      );
+    }
+    const payloadStore = args.payloadBucket ? pulumi.interpolate`gs://${args.payloadBucket}/${spec.name}/` : undefined;
+    if (args.payloadBucket) {
+      bindings.push(
+        new gcp.storage.BucketIAMMember(
+          `${name}-payloads`,
+          { bucket: args.payloadBucket, role: 'roles/storage.objectUser', member: account.member },
           { parent: this },
         ),
       );
@@ -150,7 +170,7 @@ export class CloudRunFunction extends pulumi.ComponentResource {
         deletionProtection: false,
         ingress: 'INGRESS_TRAFFIC_ALL',
         labels: commonLabels(spec),
-        template: template(args, account.email, weightsBucket),
+        template: template(args, account.email, weightsBucket, payloadStore),
       },
       { parent: this, dependsOn: bindings },
     );
@@ -168,6 +188,7 @@ export class CloudRunFunction extends pulumi.ComponentResource {
     this.url = service.uri;
     this.serviceName = service.name;
     this.serviceAccountEmail = account.email;
-    this.registerOutputs({ url: this.url, serviceName: this.serviceName, serviceAccountEmail: this.serviceAccountEmail });
+    this.payloadStore = pulumi.output(payloadStore);
+    this.registerOutputs({ url: this.url, serviceName: this.serviceName, serviceAccountEmail: this.serviceAccountEmail, payloadStore: this.payloadStore });
   }
 }

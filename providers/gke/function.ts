@@ -21,6 +21,8 @@ export interface GkeFunctionArgs extends FunctionArgs {
   readonly namespace: pulumi.Input<string>;
   /** The bucket holding the weights (`provider.weights.bucket`); required when the spec has weights. */
   readonly weightsBucket?: string;
+  /** The bucket large inputs and outputs travel through; the pod may read and write `<function>/` in it. */
+  readonly payloadBucket?: pulumi.Input<string>;
 }
 
 /** Options for the Deployment: GPU nodes, a multi-GB image pull and model loading outlast the default 10 minutes. */
@@ -37,6 +39,8 @@ export class GkeFunction extends pulumi.ComponentResource {
   readonly namespace: pulumi.Output<string>;
   /** In-cluster URL: `http://<service>.<namespace>.svc.cluster.local`. */
   readonly address: pulumi.Output<string>;
+  /** Where its large inputs and outputs travel (`gs://<bucket>/<function>/`), when it has a payload bucket. */
+  readonly payloadStore: pulumi.Output<string | undefined>;
 
   constructor(name: string, args: GkeFunctionArgs, opts?: pulumi.ComponentResourceOptions) {
     const { spec, cluster } = args;
@@ -53,16 +57,13 @@ export class GkeFunction extends pulumi.ComponentResource {
 
     const account = new k8s.core.v1.ServiceAccount(name, { metadata }, k8sOpts);
 
+    const principal = pulumi.interpolate`principal://iam.googleapis.com/projects/${cluster.projectNumber}/locations/global/workloadIdentityPools/${cluster.project}.svc.id.goog/subject/ns/${args.namespace}/sa/${account.metadata.name}`;
     const weightsRead = spec.weights
-      ? new gcp.storage.BucketIAMMember(
-          `${name}-weights`,
-          {
-            bucket: args.weightsBucket!,
-            role: 'roles/storage.objectViewer',
-            member: pulumi.interpolate`principal://iam.googleapis.com/projects/${cluster.projectNumber}/locations/global/workloadIdentityPools/${cluster.project}.svc.id.goog/subject/ns/${args.namespace}/sa/${account.metadata.name}`,
-          },
-          { parent: this },
-        )
+      ? new gcp.storage.BucketIAMMember(`${name}-weights`, { bucket: args.weightsBucket!, role: 'roles/storage.objectViewer', member: principal }, { parent: this })
+      : undefined;
+    const payloadStore = args.payloadBucket ? pulumi.interpolate`gs://${args.payloadBucket}/${spec.name}/` : undefined;
+    const payloadAccess = args.payloadBucket
+      ? new gcp.storage.BucketIAMMember(`${name}-payloads`, { bucket: args.payloadBucket, role: 'roles/storage.objectUser', member: principal }, { parent: this })
       : undefined;
 
     const sizing = defaultResources('gke', spec.gpu);
@@ -93,6 +94,7 @@ export class GkeFunction extends pulumi.ComponentResource {
                     { name: 'PORT', value: String(CONTAINER_PORT) },
                     { name: 'SGPU_CONCURRENCY', value: String(spec.concurrency) },
                     { name: 'SGPU_TIMEOUT_MS', value: String(spec.timeoutMs) },
+                    ...(payloadStore ? [{ name: 'SGPU_PAYLOAD_STORE', value: payloadStore }] : []),
                     // Kubernetes Secrets the infra team provides: the program names them, never holds values.
                     ...spec.secrets.map((secret) => ({ name: secret, valueFrom: { secretKeyRef: { name: secretObjectName(secret), key: 'value' } } })),
                   ],
@@ -124,7 +126,7 @@ export class GkeFunction extends pulumi.ComponentResource {
           },
         },
       },
-      { ...k8sOpts, customTimeouts: DEPLOYMENT_TIMEOUTS, dependsOn: weightsRead ? [weightsRead] : [] },
+      { ...k8sOpts, customTimeouts: DEPLOYMENT_TIMEOUTS, dependsOn: [weightsRead, payloadAccess].filter((r): r is gcp.storage.BucketIAMMember => r !== undefined) },
     );
 
     const service = new k8s.core.v1.Service(
@@ -154,6 +156,7 @@ export class GkeFunction extends pulumi.ComponentResource {
     this.serviceName = service.metadata.name;
     this.namespace = service.metadata.namespace;
     this.address = pulumi.interpolate`http://${this.serviceName}.${this.namespace}.svc.cluster.local`;
-    this.registerOutputs({ serviceName: this.serviceName, namespace: this.namespace, address: this.address });
+    this.payloadStore = pulumi.output(payloadStore);
+    this.registerOutputs({ serviceName: this.serviceName, namespace: this.namespace, address: this.address, payloadStore: this.payloadStore });
   }
 }

@@ -3,6 +3,7 @@
  * teams composing them into their own programs.
  */
 export { ArtifactRegistry } from '../cloudrun/registry';
+export { PayloadBucket } from '../cloudrun/payloads';
 export { CloudRunFunction } from '../cloudrun/function';
 export { GkeCluster } from '../gke/cluster';
 export { GkeFunction } from '../gke/function';

@@ -11,14 +11,14 @@ describe('the Pulumi stack provider', () => {
     const deployed = deployedFromOutputs({
       functions: {
         value: {
-          classify: { target: 'cloudrun', url: 'https://classify-x.a.run.app', serviceName: 's', region: 'us-central1', project: 'p' },
+          classify: { target: 'cloudrun', url: 'https://classify-x.a.run.app', serviceName: 's', region: 'us-central1', project: 'p', payloadStore: 'gs://pb/classify/' },
           embed: { target: 'gke', address: 'http://embed.ns.svc.cluster.local', serviceName: 'embed', namespace: 'ns' },
           viaGateway: { target: 'gke', address: 'http://g.ns.svc.cluster.local', gateway: 'https://gw.example.com', serviceName: 'g', namespace: 'ns' },
           train: { target: 'batch', jobQueueArn: 'arn:q', jobDefinitionArn: 'arn:d', callBucket: 'b', callPrefix: 'calls/svc/dev/train/', region: 'us-east-1' },
         },
       },
     });
-    assert.deepEqual(deployed.classify, { target: 'cloudrun', endpoints: ['https://classify-x.a.run.app'], auth: 'google-id-token' });
+    assert.deepEqual(deployed.classify, { target: 'cloudrun', endpoints: ['https://classify-x.a.run.app'], auth: 'google-id-token', payloadStore: 'gs://pb/classify/' });
     assert.deepEqual(deployed.embed.endpoints, ['http://embed.ns.svc.cluster.local']);
     assert.deepEqual(deployed.viaGateway.endpoints, ['https://gw.example.com']);
     assert.deepEqual(deployed.train.batch, { region: 'us-east-1', jobQueue: 'arn:q', jobDefinition: 'arn:d', callBucket: 'b', callPrefix: 'calls/svc/dev/train/' });

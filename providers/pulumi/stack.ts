@@ -45,10 +45,10 @@ export function deployedFromOutputs(outputs: Record<string, { value: unknown }>)
   for (const [name, out] of Object.entries(functions)) {
     switch (out.target) {
       case 'cloudrun':
-        deployed[name] = { target: 'cloudrun', endpoints: [out.url], auth: 'google-id-token' };
+        deployed[name] = { target: 'cloudrun', endpoints: [out.url], auth: 'google-id-token', ...(out.payloadStore && { payloadStore: out.payloadStore }) };
         break;
       case 'gke':
-        deployed[name] = { target: 'gke', endpoints: [out.gateway ?? out.address] };
+        deployed[name] = { target: 'gke', endpoints: [out.gateway ?? out.address], ...(out.payloadStore && { payloadStore: out.payloadStore }) };
         break;
       case 'batch':
         deployed[name] = {
