@@ -30,7 +30,7 @@ export interface CloudRunFunctionArgs extends FunctionArgs {
   readonly weightsBucket?: string;
   /** `true` for cheaper, best-effort GPU capacity without zonal redundancy (its own quota). Defaults to `false`. */
   readonly gpuZonalRedundancyDisabled?: boolean;
-  /** The bucket large inputs and outputs travel through (see runtime-shim/payload-store.ts); the function may read and write `<function>/` in it. */
+  /** The bucket large inputs and outputs travel through (see runtime-shim/payload-store.ts): the function's account may read and write it (bucket-level), and uses `<function>/`. */
   readonly payloadBucket?: pulumi.Input<string>;
 }
 

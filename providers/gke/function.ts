@@ -21,7 +21,7 @@ export interface GkeFunctionArgs extends FunctionArgs {
   readonly namespace: pulumi.Input<string>;
   /** The bucket holding the weights (`provider.weights.bucket`); required when the spec has weights. */
   readonly weightsBucket?: string;
-  /** The bucket large inputs and outputs travel through; the pod may read and write `<function>/` in it. */
+  /** The bucket large inputs and outputs travel through: the pod may read and write it (bucket-level), and uses `<function>/`. */
   readonly payloadBucket?: pulumi.Input<string>;
 }
 
