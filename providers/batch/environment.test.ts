@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import * as pulumi from '@pulumi/pulumi';
-import { mockPulumi, settle, valueOf, type PulumiMock, type RegisteredResource } from '../pulumi/testing';
+import { mockPulumi, settle, valueOf, type PulumiMock, type RegisteredResource, ownedBy, selectors, constructorError } from '../pulumi/testing';
 import { BatchEnvironment, CAPACITY_WAIT_SECONDS, type BatchEnvironmentArgs } from './environment';
 
 const CE = 'aws:batch/computeEnvironment:ComputeEnvironment';
@@ -32,7 +32,6 @@ describe('BatchEnvironment', function () {
     mock = await mockPulumi({ 'aws:region': 'us-east-1' });
   });
 
-  const ownedBy = (name: string) => (r: RegisteredResource) => r.name === name || r.name.startsWith(`${name}-`);
   const args = (extra: Partial<BatchEnvironmentArgs> = {}): BatchEnvironmentArgs => ({
     service: 'image-search',
     stage: 'dev',
@@ -50,23 +49,11 @@ describe('BatchEnvironment', function () {
     const component = new BatchEnvironment(name, args(extra), { transformations: [record] });
     await settle();
     const resources = mock.resources.filter(ownedBy(name));
-    const all = (type: string): any[] => resources.filter((r) => r.type === type).map((r) => r.inputs);
-    const one = (type: string): any => {
-      const found = all(type);
-      assert.equal(found.length, 1, `expected one ${type}, got ${found.length}`);
-      return found[0];
-    };
+    const { all, one } = selectors(resources);
     return { component, resources, children, all, one };
   }
 
-  function rejection(fn: () => unknown): Error {
-    try {
-      fn();
-    } catch (error) {
-      return error as Error;
-    }
-    assert.fail('expected the constructor to throw');
-  }
+  const rejection = constructorError;
 
   describe('the compute environment', () => {
     it('is a managed EC2 environment on the AL2023 NVIDIA image, scaling from zero', async () => {

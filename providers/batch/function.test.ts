@@ -3,7 +3,7 @@ import * as pulumi from '@pulumi/pulumi';
 import type { FunctionSpec } from '../../plugin/spec';
 import { specFixture } from '../../plugin/spec-fixture';
 import { CONTAINER_WEIGHTS_PATH } from '../pulumi/args';
-import { mockPulumi, settle, valueOf, type PulumiMock, type RegisteredResource } from '../pulumi/testing';
+import { mockPulumi, settle, valueOf, type PulumiMock, type RegisteredResource, ownedBy, selectors, constructorError } from '../pulumi/testing';
 import { BatchEnvironment } from './environment';
 import { BatchFunction, batchProblems, jobInstanceTypes, jobPolicy, type BatchFunctionArgs } from './function';
 
@@ -122,7 +122,6 @@ describe('BatchFunction', function () {
     environmentResources = mock.resources.filter((r) => r.name.startsWith('bfn-env'));
   });
 
-  const ownedBy = (name: string) => (r: RegisteredResource) => r.name === name || r.name.startsWith(`${name}-`);
   const executionRole = (): RegisteredResource => {
     const role = environmentResources.find((r) => r.type === ROLE && r.name.endsWith('-execution'));
     assert.ok(role);
@@ -139,23 +138,11 @@ describe('BatchFunction', function () {
     const component = new BatchFunction(name, { spec: fnSpec, image: IMAGE, environment, region: 'us-east-1', ...extra }, { transformations: [record] });
     await settle();
     const resources = mock.resources.filter(ownedBy(name));
-    const all = (type: string): any[] => resources.filter((r) => r.type === type).map((r) => r.inputs);
-    const one = (type: string): any => {
-      const found = all(type);
-      assert.equal(found.length, 1, `expected one ${type}, got ${found.length}`);
-      return found[0];
-    };
+    const { all, one } = selectors(resources);
     return { component, resources, children, all, one, container: () => JSON.parse(one(JOB_DEFINITION).containerProperties) };
   }
 
-  function rejection(fn: () => unknown): Error {
-    try {
-      fn();
-    } catch (error) {
-      return error as Error;
-    }
-    assert.fail('expected the constructor to throw');
-  }
+  const rejection = constructorError;
 
   const requirements = (container: any): Record<string, string> =>
     Object.fromEntries(container.resourceRequirements.map((r: { type: string; value: string }) => [r.type, r.value]));

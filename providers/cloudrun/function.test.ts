@@ -3,7 +3,7 @@ import * as pulumi from '@pulumi/pulumi';
 import type { FunctionSpec } from '../../plugin/spec';
 import { specFixture } from '../../plugin/spec-fixture';
 import { CONTAINER_PORT, CONTAINER_WEIGHTS_PATH, READINESS_PATH } from '../pulumi/args';
-import { mockPulumi, settle, valueOf, type PulumiMock, type RegisteredResource } from '../pulumi/testing';
+import { mockPulumi, settle, valueOf, type PulumiMock, type RegisteredResource, ownedBy, selectors, constructorError } from '../pulumi/testing';
 import { CloudRunFunction, cloudRunProblems, serviceAccountId, type CloudRunFunctionArgs } from './function';
 
 const SERVICE = 'gcp:cloudrunv2/service:Service';
@@ -37,7 +37,6 @@ describe('CloudRunFunction', function () {
     mock = await mockPulumi({ 'gcp:project': 'acme', 'gcp:region': 'us-central1' });
   });
 
-  const ownedBy = (name: string) => (r: RegisteredResource) => r.name === name || r.name.startsWith(`${name}-`);
 
   async function deploy(fnSpec: FunctionSpec, extra: Partial<CloudRunFunctionArgs> = {}): Promise<Deployed> {
     const name = `crf${(counter += 1)}`;
@@ -54,25 +53,13 @@ describe('CloudRunFunction', function () {
     );
     await settle();
     const resources = mock.resources.filter(ownedBy(name));
-    const all = (type: string): any[] => resources.filter((r) => r.type === type).map((r) => r.inputs);
-    const one = (type: string): any => {
-      const found = all(type);
-      assert.equal(found.length, 1, `expected one ${type}, got ${found.length}`);
-      return found[0];
-    };
+    const { all, one } = selectors(resources);
     return { component, resources, children, all, one };
   }
 
   const containerOf = (service: any): any => service.template.containers[0];
 
-  function rejection(fn: () => unknown): Error {
-    try {
-      fn();
-    } catch (error) {
-      return error as Error;
-    }
-    assert.fail('expected the constructor to throw');
-  }
+  const rejection = constructorError;
 
   describe('GPU and sizing', () => {
     it('requests one nvidia-l4 with CPU always allocated', async () => {

@@ -133,3 +133,34 @@ export async function settle(): Promise<void> {
   for (let i = 0; i < 5; i += 1) await new Promise((resolve) => setImmediate(resolve));
   await new Promise((resolve) => setTimeout(resolve, 20));
 }
+
+/** The resources a component named `name` made: itself and the children named `<name>-...`. */
+export function ownedBy(name: string): (r: RegisteredResource) => boolean {
+  return (r) => r.name === name || r.name.startsWith(`${name}-`);
+}
+
+/** Lookups over recorded resources: every input of a type, or the one resource of a type (asserted). */
+export function selectors(resources: readonly RegisteredResource[]): {
+  all(type: string): any[]; // eslint-disable-line @typescript-eslint/no-explicit-any -- recorded inputs are plain JSON
+  one(type: string): any; // eslint-disable-line @typescript-eslint/no-explicit-any
+} {
+  const all = (type: string) => resources.filter((r) => r.type === type).map((r) => r.inputs as Record<string, unknown>);
+  return {
+    all,
+    one: (type) => {
+      const found = all(type);
+      if (found.length !== 1) throw new Error(`expected one ${type}, got ${found.length}`);
+      return found[0];
+    },
+  };
+}
+
+/** The error a constructor threw; fails when it did not throw. */
+export function constructorError(construct: () => unknown): Error {
+  try {
+    construct();
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected the constructor to throw');
+}
